@@ -1,0 +1,5 @@
+import sys
+
+from xmodal.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""Frames, calibration chains, projection and occlusion tests (see docs/conventions.md)."""
+
+from xmodal.geometry.occlusion import depth_map_visibility, zbuffer_visibility
+from xmodal.geometry.projection import project_points, transform_points
+from xmodal.geometry.transforms import (
+    invert_transform,
+    lidar_to_camera_transform,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+    rigid_transform,
+)
+
+__all__ = [
+    "depth_map_visibility",
+    "invert_transform",
+    "lidar_to_camera_transform",
+    "matrix_to_quaternion",
+    "project_points",
+    "quaternion_to_matrix",
+    "rigid_transform",
+    "transform_points",
+    "zbuffer_visibility",
+]

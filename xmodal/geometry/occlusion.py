@@ -1,0 +1,80 @@
+"""Occlusion tests for projected points.
+
+Two settings, both in the camera (OpenCV) frame with depth = camera z in metres:
+
+- indoor (ScanNet): a dense sensor depth map exists; a point is visible where the map's depth at
+  its pixel agrees with the point's depth (:func:`depth_map_visibility`).
+- outdoor (nuScenes): no depth map; a coarse z-buffer is built from the projected LiDAR points
+  themselves, and a point is visible when nothing projected near it is clearly in front of it
+  (:func:`zbuffer_visibility`). This removes points the LiDAR sees but the camera, mounted
+  elsewhere on the car, does not (parallax behind poles, cars, pedestrians).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xmodal.geometry.projection import pixel_indices
+
+
+def depth_map_visibility(
+    uv: np.ndarray,  # [N, 2] pixel coords in the depth map's pixels (u = column, v = row)
+    depth: np.ndarray,  # [N] point depth (camera z), metres
+    depth_map: np.ndarray,  # [H, W] metres, 0 = no measurement
+    abs_tol: float = 0.1,
+    rel_tol: float = 0.05,
+) -> np.ndarray:
+    """[N] bool: inside the map, measured, and ``|map - depth| <= abs_tol + rel_tol * depth``."""
+    h, w = depth_map.shape
+    rows, cols = pixel_indices(uv)
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & (depth > 0)
+    out = np.zeros(len(depth), dtype=bool)
+    d_map = depth_map[rows[inside], cols[inside]]
+    out[inside] = (d_map > 0) & (np.abs(d_map - depth[inside]) <= abs_tol + rel_tol * depth[inside])
+    return out
+
+
+def zbuffer_visibility(
+    uv: np.ndarray,  # [N, 2] pixel coords (u = column, v = row)
+    depth: np.ndarray,  # [N] camera z, metres
+    image_size: tuple[int, int],  # (height, width) pixels
+    cell: int = 8,
+    dilate: int = 1,
+    abs_tol: float = 0.5,
+    rel_tol: float = 0.1,
+    valid: np.ndarray | None = None,  # [N] bool, points to consider (default: all inside)
+) -> np.ndarray:
+    """[N] bool visibility from a z-buffer of the points themselves.
+
+    The image is cut into ``cell`` x ``cell`` pixel cells; each cell keeps the nearest depth of
+    the points that fall in it, then a min-filter over ``(2 * dilate + 1)^2`` cells spreads it
+    (LiDAR is sparse: a foreground object must hide background points that fall between its
+    own projected points). A point is visible when
+    ``depth <= zmin(cell) + abs_tol + rel_tol * zmin(cell)``.
+    """
+    h, w = image_size
+    n = len(depth)
+    rows, cols = pixel_indices(uv)
+    ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & (depth > 0)
+    if valid is not None:
+        ok &= valid
+    gh, gw = (h + cell - 1) // cell, (w + cell - 1) // cell
+    zbuf = np.full((gh + 2 * dilate, gw + 2 * dilate), np.inf)
+    r = rows[ok] // cell + dilate
+    c = cols[ok] // cell + dilate
+    np.minimum.at(zbuf, (r, c), depth[ok])
+    if dilate > 0:
+        padded = zbuf
+        zmin = np.full_like(padded, np.inf)
+        for dr in range(-dilate, dilate + 1):
+            for dc in range(-dilate, dilate + 1):
+                shifted = np.full_like(padded, np.inf)
+                shifted[max(dr, 0) : padded.shape[0] + min(dr, 0), max(dc, 0) : padded.shape[1] + min(dc, 0)] = padded[
+                    max(-dr, 0) : padded.shape[0] + min(-dr, 0), max(-dc, 0) : padded.shape[1] + min(-dc, 0)
+                ]
+                np.minimum(zmin, shifted, out=zmin)
+        zbuf = zmin
+    out = np.zeros(n, dtype=bool)
+    z = zbuf[r, c]
+    out[ok] = depth[ok] <= z + abs_tol + rel_tol * z
+    return out

@@ -1,0 +1,46 @@
+"""Projection of 3D points into pinhole cameras (host side, numpy).
+
+Camera frame is OpenCV: x right, y down, z forward (metres). Pixel coordinates ``uv`` are
+``(u, v) = (column, row)`` in pixels with the centre of the top-left pixel at ``(0.5, 0.5)``
+— i.e. pixel ``(row, col) = (floor(v), floor(u))``, the nuScenes / OpenCV convention for
+intrinsics ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 transform to ``points`` [N, 3] (any frame -> the target frame of ``T``)."""
+    points = np.asarray(points)
+    return points[:, :3] @ T[:3, :3].T.astype(points.dtype) + T[:3, 3].astype(points.dtype)
+
+
+def project_points(
+    points: np.ndarray,  # [N, 3] source frame (e.g. LiDAR), metres
+    T_cam_from_src: np.ndarray,  # [4, 4] source -> camera (OpenCV)
+    K: np.ndarray,  # [3, 3] intrinsics in pixels
+    image_size: tuple[int, int],  # (height, width) in pixels
+    min_depth: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project points into a camera image.
+
+    Returns:
+        uv: [N, 2] float pixel coordinates (u = column, v = row); meaningless where not valid.
+        depth: [N] camera z in metres.
+        valid: [N] bool, ``depth > min_depth`` and ``0 <= u < width`` and ``0 <= v < height``.
+    """
+    h, w = image_size
+    cam = transform_points(T_cam_from_src, points)
+    depth = cam[:, 2]
+    z = np.where(np.abs(depth) < 1e-9, 1e-9, depth)
+    uvw = cam @ np.asarray(K, dtype=cam.dtype).T
+    uv = uvw[:, :2] / z[:, None]
+    valid = (depth > min_depth) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    return uv, depth, valid
+
+
+def pixel_indices(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ``(row, col)`` of the pixels containing ``uv`` [N, 2] (floor)."""
+    return np.floor(uv[:, 1]).astype(np.int64), np.floor(uv[:, 0]).astype(np.int64)
