@@ -9,36 +9,29 @@ import shutil
 import sys
 
 from xmodal import __version__
+from xmodal.utils.run_info import package_versions
 
-#: Distribution name -> import name of the packages xmodal uses.
-PACKAGES = {
-    "torch": "torch",
-    "torchvision": "torchvision",
-    "numpy": "numpy",
-    "spconv": "spconv",
-    "open3d": "open3d",
-    "nuscenes-devkit": "nuscenes",
-    "open-clip-torch": "open_clip",
-    "gsplat": "gsplat",
-    "triton": "triton",
-    "scikit-image": "skimage",
+#: Package key (as in run_info.PACKAGES) -> import name, to check the install really loads.
+IMPORT_NAMES = {
+    "torch": "torch", "torchvision": "torchvision", "numpy": "numpy", "triton": "triton",
+    "spconv": "spconv", "open3d": "open3d", "open_clip": "open_clip", "gsplat": "gsplat",
+    "nuscenes-devkit": "nuscenes", "scikit-image": "skimage", "scipy": "scipy", "pyyaml": "yaml",
 }
 
 
-def _version(dist: str, module: str) -> str:
-    """Installed version of ``dist``, or why its module does not import."""
-    from importlib import metadata
-
-    try:
-        importlib.import_module(module)
-    except Exception as exc:  # a broken install must not break `xmodal info`
-        return f"not importable ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
-    for name in (dist, f"{dist}-cpu", f"{dist}-cu120"):  # open3d-cpu, spconv-cu120
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
+def _packages() -> dict[str, str]:
+    """Installed version of each package, or why it is missing or does not import."""
+    out = {}
+    for key, version in package_versions().items():
+        if version is None:
+            out[key] = "not installed"
             continue
-    return "installed"
+        try:
+            importlib.import_module(IMPORT_NAMES.get(key, key))
+            out[key] = version
+        except Exception as exc:  # a broken install must not break `xmodal info`
+            out[key] = f"{version}, does not import ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
+    return out
 
 
 def _backends(cuda: bool) -> dict[str, str]:
@@ -87,7 +80,7 @@ def environment_report() -> dict[str, dict[str, str]]:
             devices[f"cuda:{i}"] = f"{p.name}, {p.total_memory / 2**30:.0f} GiB"
     return {
         "xmodal": {"version": __version__, "python": sys.version.split()[0], "platform": platform.platform()},
-        "packages": {name: _version(name, mod) for name, mod in PACKAGES.items()},
+        "packages": _packages(),
         "devices": devices,
         "backends": _backends(cuda),
     }
