@@ -71,8 +71,8 @@ def cmd_prepare_nuscenes(a: argparse.Namespace) -> None:
 def cmd_prepare_scannet(a: argparse.Namespace) -> None:
     from xmodal.data.scannet import prepare_scannet
 
-    kwargs = {"split": a.split} if a.split else {}
-    _print_summary(prepare_scannet(a.root, a.out, progress=not a.quiet, **kwargs))
+    splits = [x.strip() for x in a.split.split(",") if x.strip()]
+    _print_summary(prepare_scannet(a.root, a.out, split=splits, progress=not a.quiet))
 
 
 def cmd_vis_sample(a: argparse.Namespace) -> None:
@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_prepare_nuscenes)
     s = psub.add_parser("scannet", help="write a ScanNet info file (scenes, frames, splits)")
     s.add_argument("--root", required=True, help="ScanNet root (holds scans/ and the split lists)")
-    s.add_argument("--split", default=None, help="train, val or all (default: the loader's default)")
+    s.add_argument("--split", default="train,val",
+                   help="comma-separated splits to index: train, val, test (default train,val)")
     s.add_argument("--out", required=True, help="info file to write")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_prepare_scannet)
