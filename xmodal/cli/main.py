@@ -49,7 +49,7 @@ def cmd_synth_driving(a: argparse.Namespace) -> None:
     _print_summary(
         generate_driving_world(
             a.out, scenes=a.scenes, samples=a.samples, image_scale=a.image_scale, seed=a.seed,
-            force=a.force, camera_sweeps=a.camera_sweeps, progress=not a.quiet,
+            force=a.force, camera_sweeps=a.camera_sweeps, progress=not a.quiet, threads=a.threads,
         )
     )
 
@@ -147,10 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "v1.0 format (v1.0-mini scene names up to 10 scenes, v1.0-trainval beyond).",
     )
     d.add_argument("--out", required=True, help="output dataroot (must be empty unless --force)")
-    d.add_argument("--scenes", type=_positive(int), default=2, help="number of scenes (default 2)")
-    d.add_argument("--samples", type=_positive(int), default=10, help="keyframes (2 Hz) per scene (default 10)")
+    d.add_argument("--scenes", type=_positive(int), default=2, help="number of scenes, 1..829 (default 2)")
+    d.add_argument("--samples", type=_positive(int), default=10,
+                   help="keyframes (2 Hz) per scene, 1..100 (default 10; real nuScenes has ~40)")
     d.add_argument("--image-scale", type=_positive(float), default=0.25,
-                   help="camera resolution relative to 1600x900 (default 0.25 = 400x225)")
+                   help="camera resolution relative to 1600x900, 0.05..1 (default 0.25 = 400x225)")
+    d.add_argument("--threads", type=int, default=0, help="ray-casting threads (default 0 = all cores)")
     d.add_argument("--camera-sweeps", action="store_true", help="also write 12 Hz camera sweeps")
     d.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
     d.add_argument("--force", action="store_true", help="replace a non-empty --out")

@@ -1,6 +1,6 @@
 """Frames, calibration chains, projection and occlusion tests (see docs/conventions.md)."""
 
-from xmodal.geometry.occlusion import depth_map_visibility, zbuffer_visibility
+from xmodal.geometry.occlusion import depth_map_visibility, zbuffer_cell, zbuffer_visibility
 from xmodal.geometry.projection import project_points, transform_points
 from xmodal.geometry.transforms import (
     invert_transform,
@@ -19,5 +19,6 @@ __all__ = [
     "quaternion_to_matrix",
     "rigid_transform",
     "transform_points",
+    "zbuffer_cell",
     "zbuffer_visibility",
 ]

@@ -34,11 +34,18 @@ def depth_map_visibility(
     return out
 
 
+def zbuffer_cell(fx: float, beam_spacing_deg: float = 1.33) -> int:
+    """Z-buffer cell size in pixels: the LiDAR's vertical beam spacing seen by a camera of focal
+    length ``fx`` pixels (HDL-32E: 1.33 degrees), so that a foreground object's projected beams
+    leave no gap for hidden background points. 29 px for nuScenes' 1600x900 cameras."""
+    return max(2, int(round(fx * np.tan(np.deg2rad(beam_spacing_deg)))))
+
+
 def zbuffer_visibility(
     uv: np.ndarray,  # [N, 2] pixel coords (u = column, v = row)
     depth: np.ndarray,  # [N] camera z, metres
     image_size: tuple[int, int],  # (height, width) pixels
-    cell: int = 8,
+    cell: int = 8,  # pixels; see zbuffer_cell() for LiDAR
     dilate: int = 1,
     abs_tol: float = 0.5,
     rel_tol: float = 0.1,

@@ -13,7 +13,7 @@ import numpy as np
 
 from xmodal.data.labels import NUSCENES_EVAL_CLASSES, NUSCENES_GENERAL_TO_EVAL
 from xmodal.data.nuscenes import NuScenesSample
-from xmodal.geometry.occlusion import zbuffer_visibility
+from xmodal.geometry.occlusion import zbuffer_cell, zbuffer_visibility
 from xmodal.geometry.projection import project_points
 from xmodal.visualization.draw import (
     NUSCENES_EVAL_PALETTE,
@@ -37,8 +37,7 @@ def _projections(sample: NuScenesSample, min_depth: float = 1.0):
         h, w = (int(v) for v in sample.image_sizes[ci])
         uv, depth, valid = project_points(pts, sample.T_cam_from_lidar[ci], sample.intrinsics[ci], (h, w), min_depth)
         idx = np.flatnonzero(valid)
-        cell = max(2, round(8 * w / 1600))
-        vis = zbuffer_visibility(uv[idx], depth[idx], (h, w), cell=cell)
+        vis = zbuffer_visibility(uv[idx], depth[idx], (h, w), cell=zbuffer_cell(sample.intrinsics[ci][0, 0]))
         yield ci, cam, uv[idx], depth[idx], idx, vis
 
 

@@ -1,0 +1,1 @@
+"""Synthetic worlds written in real dataset formats (driving: nuScenes, indoor: ScanNet)."""

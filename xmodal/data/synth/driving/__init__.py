@@ -1,0 +1,12 @@
+"""Synthetic driving world written in the real nuScenes format (``xmodal synth driving``).
+
+Modules: :mod:`.rig` (sensors, calibration, timing), :mod:`.trajectory` (analytic road and ego
+motion), :mod:`.layout` (static world), :mod:`.objects` / :mod:`.traffic` (annotated instances and
+their motion), :mod:`.materials` (labels, textures, reflectivity), :mod:`.render` (open3d ray
+casting), :mod:`.tables` (nuScenes tables), :mod:`.canbus` (IMU), :mod:`.generate` (entry point),
+:mod:`.check` (LiDAR label / camera mask agreement through the dataset).
+"""
+
+from xmodal.data.synth.driving.generate import generate_driving_world, scene_names
+
+__all__ = ["generate_driving_world", "scene_names"]
