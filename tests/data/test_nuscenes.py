@@ -111,7 +111,7 @@ def test_lidar_and_camera_masks_agree(dataset, record_property):
     res = lidar_mask_agreement(dataset)
     record_property("lidar_mask_agreement", res["agreement"])
     print(f"\nlidar/camera class agreement: {res['agreement']:.4f} over {res['points']} visible points")
-    assert res["points"] > 50_000
+    assert res["points"] > 20_000
     assert res["agreement"] >= 0.98, res
 
 
@@ -204,3 +204,21 @@ def test_cli_prepare_and_vis(driving_world, tmp_path, capsys):
     assert "out of range" in capsys.readouterr().err
     assert main(["prepare", "nuscenes", "--root", str(tmp_path / "missing"), "--version", "v1.0-mini",
                  "--out", str(info)]) == 2
+
+
+@pytest.mark.slow
+def test_agreement_at_higher_resolution(tmp_path, full_size):
+    """The >= 98 % agreement holds at full camera resolution too (reduced: half resolution)."""
+    from xmodal.data.synth.driving import generate_driving_world
+    from xmodal.data.synth.driving.check import lidar_mask_agreement
+
+    scale, scenes, samples = (1.0, 2, 4) if full_size else (0.5, 1, 2)
+    root = tmp_path / "world"
+    generate_driving_world(root, scenes=scenes, samples=samples, image_scale=scale, seed=7, progress=False)
+    prepare_nuscenes(root, "v1.0-mini", tmp_path / "i.pkl", max_sweeps=0, progress=False)
+    ds = NuScenesDataset(NuScenesDatasetConfig(info_file=str(tmp_path / "i.pkl"), load_masks=True))
+    res = lidar_mask_agreement(ds)
+    print(f"\nscale {scale}: agreement {res['agreement']:.4f} over {res['points']} points; per camera "
+          + ", ".join(f"{c} {v:.3f}" for c, v in res["per_camera"].items()))
+    assert res["agreement"] >= 0.98, res
+    assert min(res["per_camera"].values()) >= 0.96, res

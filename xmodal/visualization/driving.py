@@ -99,7 +99,7 @@ def render_bev(sample: NuScenesSample, extent: float = 50.0, resolution: float =
         cols = NUSCENES_EVAL_PALETTE[sample.labels]
     else:
         cols = value_colors(p[:, 2], -3, 3)
-    img = splat_points(img, np.stack([u, v], 1), cols, radius=0, order=p[:, 2])
+    img = splat_points(img, np.stack([u, v], 1), cols, radius=1, order=p[:, 2])
     im = Image.fromarray(img)
     d = ImageDraw.Draw(im)
     for ring in range(10, int(extent) + 1, 10):  # range rings every 10 m

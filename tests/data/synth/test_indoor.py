@@ -184,3 +184,14 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         generate_indoor_world(tmp_path / "w", scenes=1, frames=1, progress=False, config=QUICK)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_label_agreement_on_more_rooms(tmp_path, full_size):
+    """Agreement on fresh rooms (reduced: 2 rooms x 8 frames; --full: 8 rooms x 20 frames)."""
+    scenes, frames = (8, 20) if full_size else (2, 8)
+    root = tmp_path / "world"
+    generate_indoor_world(root, scenes=scenes, frames=frames, seed=11, progress=False)
+    r = label_agreement(root)
+    print(f"\n{scenes}x{frames}: ScanNet-20 {r['scannet20']:.4f} (interior {r['scannet20_interior']:.4f})")
+    assert r["scannet20_interior"] >= 0.98 and r["scannet20"] >= 0.92
