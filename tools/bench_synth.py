@@ -25,14 +25,15 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def bench_driving(tmp: Path, scale: float, scenes: int, samples: int) -> dict:
+def bench_driving(tmp: Path, scale: float, scenes: int, samples: int, threads: int) -> dict:
     from xmodal.data.nuscenes import NuScenesDataset, NuScenesDatasetConfig
     from xmodal.data.nuscenes_info import prepare_nuscenes
     from xmodal.data.synth.driving import generate_driving_world
 
     root = tmp / f"driving-{scale}"
     t0 = time.perf_counter()
-    generate_driving_world(root, scenes=scenes, samples=samples, image_scale=scale, seed=0, progress=False)
+    generate_driving_world(root, scenes=scenes, samples=samples, image_scale=scale, seed=0, progress=False,
+                           threads=threads)
     gen = time.perf_counter() - t0
     info = tmp / f"infos-{scale}.pkl"
     prepare_nuscenes(root, "v1.0-mini", info, progress=False)
@@ -78,8 +79,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         k = 1 if a.quick else 2
-        rows.append(bench_driving(tmp, 0.25, scenes=2, samples=2 * k))
-        rows.append(bench_driving(tmp, 1.0, scenes=1, samples=2 * k))
+        rows.append(bench_driving(tmp, 0.25, scenes=2, samples=2 * k, threads=a.threads))
+        rows.append(bench_driving(tmp, 1.0, scenes=1, samples=2 * k, threads=a.threads))
         rows.append(bench_indoor(tmp, scenes=2, frames=10 * k))
     print(f"\nthreads={a.threads}")
     print("| world | items | generate | load back (peer) | generate / load |")

@@ -10,7 +10,7 @@ import pytest
 
 from xmodal.cli.main import main
 from xmodal.data.labels import NUSCENES_GENERAL_TO_EVAL
-from xmodal.data.nuscenes import NuScenesDataset, NuScenesDatasetConfig
+from xmodal.data.nuscenes import SWEEP_LABEL, NuScenesDataset, NuScenesDatasetConfig
 from xmodal.data.nuscenes_info import NUSCENES_INFO_SCHEMA, load_infos, prepare_nuscenes
 from xmodal.errors import DataError, SchemaError, XmodalError
 from xmodal.geometry import project_points
@@ -67,20 +67,41 @@ def test_sample_contents(dataset):
     assert np.all(np.diff(imu.utime) > 0) and imu.utime[-1] <= s.timestamp
 
 
-def test_sweeps_are_moved_into_the_keyframe_frame(infos):
-    cfg = NuScenesDatasetConfig(info_file=str(infos["mini_train"]), sweeps=2, load_images=False)
-    ds = NuScenesDataset(cfg)
+def test_sweeps_match_devkit_multisweep(infos, nusc):
+    """Sweeps moved into the keyframe frame equal the devkit's LidarPointCloud.from_file_multisweep."""
+    from nuscenes.utils.data_classes import LidarPointCloud
+
+    ds = NuScenesDataset(NuScenesDatasetConfig(info_file=str(infos["mini_train"]), sweeps=2, load_images=False))
     s = ds[1]
-    info = ds.infos["data_list"][1]
-    lags = np.unique(s.time_lag)
-    np.testing.assert_allclose(lags, [0.0, 0.05, 0.1], atol=2e-3)  # 20 Hz
-    assert np.all(s.labels[s.time_lag > 0] == 0), "sweep points have no labels (ignore)"
-    sweep = info["sweeps"][0]
-    raw = np.fromfile(ds.root / sweep["path"], dtype=np.float32).reshape(-1, 5)
-    T = sweep["T_lidar_from_sweep"]
-    moved = s.points[np.isclose(s.time_lag, sweep["time_lag"])]
-    np.testing.assert_allclose(moved[:, :3], raw[:, :3] @ T[:3, :3].T + T[:3, 3], atol=1e-4)
-    assert np.linalg.norm(T[:3, 3]) > 0.05, "the car moves between sweeps"
+    pc, times = LidarPointCloud.from_file_multisweep(
+        nusc, nusc.get("sample", s.token), "LIDAR_TOP", "LIDAR_TOP", nsweeps=3, min_distance=0.0
+    )
+    np.testing.assert_allclose(s.points[:, :4], pc.points.T, atol=1e-3)
+    np.testing.assert_allclose(s.time_lag, times[0], atol=1e-6)
+    np.testing.assert_allclose(np.unique(s.time_lag), [0.0, 0.05, 0.1], atol=2e-3)  # 20 Hz
+    sweep = s.time_lag > 0
+    assert np.all(s.labels[sweep] == 0) and np.all(s.labels_general[sweep] == SWEEP_LABEL)
+
+
+def test_boxes_match_devkit_in_the_lidar_frame(dataset, nusc):
+    s = dataset[0]
+    _, boxes, _ = nusc.get_sample_data(nusc.get("sample", s.token)["data"]["LIDAR_TOP"])
+    by_token = {b.token: b for b in boxes}
+    for row, token in zip(s.boxes, s.box_tokens):
+        b = by_token[token]
+        np.testing.assert_allclose(row[:3], b.center, atol=1e-6)
+        np.testing.assert_allclose(row[3:6], b.wlh, atol=1e-9)
+        yaw = np.arctan2(b.rotation_matrix[1, 0], b.rotation_matrix[0, 0])
+        assert abs(np.angle(np.exp(1j * (row[6] - yaw)))) < 1e-6
+
+
+def test_imu_window_matches_the_ego_pose(dataset, nusc):
+    """The IMU orientation at the keyframe is the ego pose's (both ego -> global)."""
+    s = dataset[0]
+    sd = nusc.get("sample_data", nusc.get("sample", s.token)["data"]["LIDAR_TOP"])
+    q_pose = np.array(nusc.get("ego_pose", sd["ego_pose_token"])["rotation"])
+    q_imu = s.imu.q[np.argmin(np.abs(s.imu.utime - sd["timestamp"]))]
+    assert abs(abs(float(q_pose @ q_imu)) - 1) < 1e-4
 
 
 def test_projection_matches_devkit_map_pointcloud_to_image(dataset, nusc):
@@ -171,12 +192,31 @@ def test_missing_camera_image(infos, driving_world, tmp_path):
     assert not out.exists(), "nothing half-written"
 
 
+def test_malformed_can_bus_file(infos, driving_world, tmp_path):
+    root = _copy_world(driving_world, tmp_path)
+    info = load_infos(infos["mini_train"])["data_list"][0]
+    (root / info["can_bus_imu"]).write_text('[{"utime": 1}]')
+    ds = NuScenesDataset(NuScenesDatasetConfig(info_file=str(infos["mini_train"]), root=str(root), load_images=False))
+    with pytest.raises(DataError, match=r"CAN-bus file .* could not be read.*imu_window=0"):
+        ds[0]
+    ds.cfg.imu_window = 0
+    assert ds[0].imu is None
+
+
+def test_unwritable_out_fails_before_work(driving_world, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="cannot create the folder"):
+        prepare_nuscenes(driving_world, "v1.0-mini", blocker / "sub" / "i.pkl", progress=False)
+
+
 def test_info_file_of_another_schema(infos, tmp_path):
     data = load_infos(infos["mini_train"])
     data["schema_version"] = NUSCENES_INFO_SCHEMA + 1
     bad = tmp_path / "old.pkl"
     bad.write_bytes(pickle.dumps(data))
-    with pytest.raises(SchemaError, match=r"schema_version 2.*xmodal prepare nuscenes --root .* --version v1.0-mini"):
+    with pytest.raises(SchemaError, match=r"schema_version 2.*xmodal prepare nuscenes --root .* "
+                       r"--version v1.0-mini --split mini_train --max-sweeps 3"):
         NuScenesDataset(NuScenesDatasetConfig(info_file=str(bad)))
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(DataError, match="could not be read"):

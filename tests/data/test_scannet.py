@@ -167,7 +167,7 @@ def test_schema_version_mismatch(world, tmp_path):
     with pytest.raises(SchemaError) as e:
         ScanNetDataset(out, "train")
     msg = str(e.value)
-    assert "schema_version" in msg and f"xmodal prepare scannet --root {info['root']} --out {out}" in msg
+    assert "schema_version" in msg and f"xmodal prepare scannet --root {info['root']} --split train,val --out {out}" in msg
 
 
 def test_not_an_info_file(tmp_path):

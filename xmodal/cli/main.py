@@ -38,6 +38,13 @@ def _positive(kind):
     return parse
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _print_summary(summary: dict) -> None:
     print(json.dumps(summary, indent=2, default=str))
 
@@ -72,22 +79,24 @@ def cmd_prepare_scannet(a: argparse.Namespace) -> None:
     from xmodal.data.scannet import prepare_scannet
 
     splits = [x.strip() for x in a.split.split(",") if x.strip()]
-    _print_summary(prepare_scannet(a.root, a.out, split=splits, progress=not a.quiet))
+    _print_summary(prepare_scannet(a.root, a.out, split=splits, frames_root=a.frames_root, progress=not a.quiet))
 
 
 def cmd_vis_sample(a: argparse.Namespace) -> None:
     out = Path(a.out)
-    if a.dataset == "nuscenes":
+    dataset = a.dataset or ("scannet" if a.info.endswith(".json") else "nuscenes")
+    if dataset == "nuscenes":
         from xmodal.data.nuscenes import NuScenesDataset, NuScenesDatasetConfig
         from xmodal.visualization.driving import render_driving_sample
 
-        ds = NuScenesDataset(NuScenesDatasetConfig(info_file=a.info, root=a.root, load_masks=True, sweeps=0))
+        cfg = NuScenesDatasetConfig(info_file=a.info, root=a.root, load_masks=True, sweeps=0, imu_window=0)
+        ds = NuScenesDataset(cfg)
         _check_index(a.index, len(ds))
         paths = render_driving_sample(ds[a.index], out)
     else:
         from xmodal.visualization.indoor import render_indoor_sample
 
-        paths = render_indoor_sample(a.info, a.index, out, frame=a.frame)
+        paths = render_indoor_sample(a.info, a.index, out, frame=a.frame, root=a.root)
     for p in paths:
         print(p)
 
@@ -147,12 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         "v1.0 format (v1.0-mini scene names up to 10 scenes, v1.0-trainval beyond).",
     )
     d.add_argument("--out", required=True, help="output dataroot (must be empty unless --force)")
-    d.add_argument("--scenes", type=_positive(int), default=2, help="number of scenes, 1..829 (default 2)")
+    d.add_argument("--scenes", type=_positive(int), default=2,
+                   help="number of scenes (default 2); up to 10 use v1.0-mini names, more use v1.0-trainval")
     d.add_argument("--samples", type=_positive(int), default=10,
                    help="keyframes (2 Hz) per scene, 1..100 (default 10; real nuScenes has ~40)")
     d.add_argument("--image-scale", type=_positive(float), default=0.25,
                    help="camera resolution relative to 1600x900, 0.05..1 (default 0.25 = 400x225)")
-    d.add_argument("--threads", type=int, default=0, help="ray-casting threads (default 0 = all cores)")
+    d.add_argument("--threads", type=_non_negative, default=0, help="ray-casting threads (default 0 = all cores)")
     d.add_argument("--camera-sweeps", action="store_true", help="also write 12 Hz camera sweeps")
     d.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
     d.add_argument("--force", action="store_true", help="replace a non-empty --out")
@@ -179,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--version", required=True, help="v1.0-mini, v1.0-trainval or v1.0-test")
     n.add_argument("--split", default="all",
                    help="devkit split: mini_train, mini_val, train, val, test, or all (default)")
-    n.add_argument("--max-sweeps", type=int, default=10, help="previous LiDAR sweeps to index (default 10)")
+    n.add_argument("--max-sweeps", type=_non_negative, default=10, help="previous LiDAR sweeps to index (default 10)")
     n.add_argument("--out", required=True, help="info file to write (.pkl)")
     n.add_argument("--quiet", action="store_true", help="no progress bar")
     n.set_defaults(func=cmd_prepare_nuscenes)
@@ -187,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--root", required=True, help="ScanNet root (holds scans/ and the split lists)")
     s.add_argument("--split", default="train,val",
                    help="comma-separated splits to index: train, val, test (default train,val)")
-    s.add_argument("--out", required=True, help="info file to write")
+    s.add_argument("--frames-root", default=None,
+                   help="where exported frames live as <frames-root>/<scene>/color/... (default: in scans/<scene>/)")
+    s.add_argument("--out", required=True, help="info file to write (.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_prepare_scannet)
 
@@ -200,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="nuScenes: LiDAR projected on all six cameras coloured by depth and by class, "
         "GT masks, and a BEV with boxes. ScanNet: a frame with projected vertices coloured by class.",
     )
-    v.add_argument("--dataset", choices=["nuscenes", "scannet"], default="nuscenes")
+    v.add_argument("--dataset", choices=["nuscenes", "scannet"], default=None,
+                   help="default: from the info file (.pkl nuScenes, .json ScanNet)")
     v.add_argument("--info", required=True, help="info file written by 'xmodal prepare'")
     v.add_argument("--root", default=None, help="dataroot, if it moved since 'prepare'")
     v.add_argument("--index", type=int, default=0, help="sample (nuScenes) or scene (ScanNet) index")

@@ -28,6 +28,8 @@ from xmodal.geometry.projection import transform_points
 from xmodal.registry import DATASETS
 
 POINT_DIM = 5  # x, y, z, intensity, ring (nuScenes .pcd.bin layout)
+#: ``labels_general`` of sweep points, which have no lidarseg labels (0 would mean "noise").
+SWEEP_LABEL = 255
 
 
 @dataclass
@@ -71,7 +73,7 @@ class NuScenesSample:
     points: np.ndarray  # [N, 5] float32 x, y, z (lidar frame, m), intensity, ring
     time_lag: np.ndarray  # [N] float32 seconds before the keyframe (0 for keyframe points)
     labels: np.ndarray | None  # [N] uint8 16-class eval ids, 0 = ignore (sweep points: 0)
-    labels_general: np.ndarray | None  # [N] uint8 32-class general lidarseg ids
+    labels_general: np.ndarray | None  # [N] uint8 32-class general ids; SWEEP_LABEL for sweeps
     cameras: list[str]
     images: np.ndarray | None  # [C, H, W, 3] uint8 RGB
     masks: np.ndarray | None  # [C, H, W] uint8 general ids (synthetic GT), if asked and present
@@ -170,14 +172,18 @@ class NuScenesDataset:
             path = self.root / rel
             try:
                 msgs = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise DataError(f"CAN-bus file '{path}' could not be read ({exc}).") from exc
-            self._imu_cache[rel] = {
-                "utime": np.array([m["utime"] for m in msgs], dtype=np.int64),
-                "linear_accel": np.array([m["linear_accel"] for m in msgs], dtype=np.float64),
-                "rotation_rate": np.array([m["rotation_rate"] for m in msgs], dtype=np.float64),
-                "q": np.array([m["q"] for m in msgs], dtype=np.float64),
-            }
+                self._imu_cache[rel] = {
+                    "utime": np.array([m["utime"] for m in msgs], dtype=np.int64),
+                    "linear_accel": np.array([m["linear_accel"] for m in msgs], dtype=np.float64).reshape(-1, 3),
+                    "rotation_rate": np.array([m["rotation_rate"] for m in msgs], dtype=np.float64).reshape(-1, 3),
+                    "q": np.array([m["q"] for m in msgs], dtype=np.float64).reshape(-1, 4),
+                }
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise DataError(
+                    f"CAN-bus file '{path}' could not be read ({type(exc).__name__}: {exc}); it must be "
+                    "a JSON list of ms_imu messages with utime, linear_accel[3], rotation_rate[3], q[4]. "
+                    "Re-extract the CAN bus expansion, or set dataset.imu_window=0 to skip the IMU."
+                ) from exc
         data = self._imu_cache[rel]
         t1 = info["timestamp"]
         keep = (data["utime"] >= t1 - int(self.cfg.imu_window * 1e6)) & (data["utime"] <= t1)
@@ -205,8 +211,12 @@ class NuScenesDataset:
             sp[:, :3] = transform_points(sweep["T_lidar_from_sweep"], sp[:, :3])
             parts.append(sp)
             lags.append(np.full(len(sp), sweep["time_lag"], np.float32))
-            gen_parts.append(None if general is None else np.zeros(len(sp), np.uint8))
+            gen_parts.append(None if general is None else np.full(len(sp), SWEEP_LABEL, np.uint8))
         general_all = None if general is None else np.concatenate(gen_parts)
+        labels = None
+        if general is not None:
+            labels = np.zeros(len(general_all), np.uint8)  # sweep points: 0 = ignore
+            labels[: len(general)] = map_labels(general, NUSCENES_GENERAL_TO_EVAL, "lidarseg")
         cams = [c for c in cfg.cameras if c in info["cams"]]
         cam_infos = [info["cams"][c] for c in cams]
         images = masks = None
@@ -221,7 +231,7 @@ class NuScenesDataset:
             timestamp=info["timestamp"],
             points=np.concatenate(parts).astype(np.float32, copy=False),
             time_lag=np.concatenate(lags),
-            labels=None if general_all is None else map_labels(general_all, NUSCENES_GENERAL_TO_EVAL, "lidarseg"),
+            labels=labels,
             labels_general=general_all,
             cameras=cams,
             images=images,

@@ -23,7 +23,7 @@ from xmodal import __version__
 from xmodal.data.labels import NUSCENES_GENERAL_INDEX
 from xmodal.errors import DataError, SchemaError
 from xmodal.geometry.transforms import invert_transform, lidar_to_camera_transform, record_transform
-from xmodal.utils.atomic import atomic_write
+from xmodal.utils.atomic import atomic_write, writable_parent
 
 #: Bump when the layout of the info file changes; loaders refuse other versions.
 NUSCENES_INFO_SCHEMA = 1
@@ -49,8 +49,13 @@ def semantic_mask_path(filename: str) -> str:
     return str(Path(SEMANTIC_DIR, parts[-2], Path(parts[-1]).stem + ".png"))
 
 
-def _prepare_command(root: str | os.PathLike, version: str, out: str | os.PathLike) -> str:
-    return f"xmodal prepare nuscenes --root {root} --version {version} --out {out}"
+def _prepare_command(meta: dict, out: str | os.PathLike) -> str:
+    """The command that (re)writes the info file ``out`` described by ``meta``."""
+    return (
+        f"xmodal prepare nuscenes --root {meta.get('dataroot', '<dataroot>')} "
+        f"--version {meta.get('version', '<version>')} --split {meta.get('split', '<split>')} "
+        f"--max-sweeps {meta.get('max_sweeps', 10)} --out {out}"
+    )
 
 
 def check_dataroot(root: str | os.PathLike, version: str) -> Path:
@@ -280,6 +285,9 @@ def prepare_nuscenes(
 ) -> dict:
     """Write the info file for ``root``/``version`` to ``out`` atomically; return a summary."""
     t0 = time.perf_counter()
+    if max_sweeps < 0:
+        raise DataError(f"--max-sweeps must be >= 0, got {max_sweeps}.")
+    writable_parent(out)
     infos = build_infos(root, version, split, max_sweeps, progress)
     with atomic_write(out, "wb") as f:
         pickle.dump(infos, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -299,7 +307,7 @@ def load_infos(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise DataError(
             f"nuScenes info file '{path}' does not exist. Write it with "
-            f"'{_prepare_command('<dataroot>', '<version>', path)}'."
+            f"'{_prepare_command({}, path)}'."
         )
     try:
         with open(path, "rb") as f:
@@ -307,12 +315,12 @@ def load_infos(path: str | os.PathLike) -> dict:
     except Exception as exc:
         raise DataError(
             f"nuScenes info file '{path}' could not be read ({exc!r}); it is truncated or not an "
-            f"info file. Write it again with '{_prepare_command('<dataroot>', '<version>', path)}'."
+            f"info file. Write it again with '{_prepare_command({}, path)}'."
         ) from exc
     meta = infos.get("metainfo", {}) if isinstance(infos, dict) else {}
     found = infos.get("schema_version") if isinstance(infos, dict) else None
     if found != NUSCENES_INFO_SCHEMA or meta.get("dataset") != "nuscenes":
-        cmd = _prepare_command(meta.get("dataroot", "<dataroot>"), meta.get("version", "<version>"), path)
+        cmd = _prepare_command(meta, path)
         raise SchemaError(
             f"info file '{path}' has schema_version {found!r} (dataset "
             f"{meta.get('dataset')!r}); this xmodal reads nuScenes schema "

@@ -37,10 +37,13 @@ def _class_colors(labels20: np.ndarray) -> np.ndarray:
     return SCANNET20_PALETTE[np.where(labels20 == SCANNET_IGNORE, 20, labels20)]
 
 
-def render_indoor_sample(info: str | os.PathLike, index: int, out_dir: str | os.PathLike, frame: int = 0) -> list[Path]:
-    """Write ``frame_projection.png`` for scene ``index`` (over all splits of the info file)."""
+def render_indoor_sample(
+    info: str | os.PathLike, index: int, out_dir: str | os.PathLike, frame: int = 0, root: str | None = None
+) -> list[Path]:
+    """Write ``frame_projection.png`` for scene ``index`` (over all splits of the info file);
+    ``root`` overrides the ScanNet root recorded in the info file."""
     splits = load_info(info)["splits"]
-    datasets = [ScanNetDataset(info, split=s) for s in splits]
+    datasets = [ScanNetDataset(info, split=s, root=root) for s in splits]
     scenes = [(ds, i) for ds in datasets for i in range(len(ds))]
     if not 0 <= index < len(scenes):
         raise XmodalError(f"--index {index} is out of range: '{info}' lists {len(scenes)} scenes.")

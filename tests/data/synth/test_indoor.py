@@ -170,8 +170,31 @@ def test_refuses_non_empty_out_unless_force(tmp_path):
     with pytest.raises(XmodalError, match="not empty"):
         generate_indoor_world(out, scenes=1, frames=1, progress=False, config=QUICK)
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only an earlier output of this command, never someone's own folder
+    with pytest.raises(XmodalError, match="not written by this command"):
+        generate_indoor_world(out, scenes=1, frames=1, progress=False, config=QUICK, force=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    generate_indoor_world(out, scenes=1, frames=1, progress=False, config=QUICK, seed=1)
     generate_indoor_world(out, scenes=1, frames=1, progress=False, config=QUICK, force=True)
-    assert not (out / "keep.txt").exists() and (out / "scans" / "scene0000_00").is_dir()
+    assert json.loads((out / "xmodal_world.json").read_text())["seed"] == 0
+
+
+def test_force_never_deletes_the_current_directory(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "xmodal_world.json").write_text("{}")
+    monkeypatch.chdir(out)
+    with pytest.raises(XmodalError, match="holds the current directory"):
+        generate_indoor_world(".", scenes=1, frames=1, progress=False, config=QUICK, force=True)
+    assert (out / "xmodal_world.json").exists()
+
+
+def test_stale_partial_folders_are_cleaned(tmp_path):
+    stale = tmp_path / ".w.partial-999999999-abc"  # a pid that cannot run
+    stale.mkdir()
+    generate_indoor_world(tmp_path / "w", scenes=1, frames=1, progress=False, config=QUICK)
+    assert not stale.exists() and not list(tmp_path.glob(".w.partial-*"))
 
 
 def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):

@@ -166,7 +166,7 @@ class ScanNetDataset:
             self.info_path = str(src)
             if split not in info["splits"]:
                 raise DataError(f"info file {where(src)} covers splits {info['splits']}, not "
-                                f"{split!r}; re-create it with `{prepare_command(info['root'], src)}`.")
+                                f"{split!r}; re-create it with `{prepare_command(info['root'], src, [*info['splits'], split])}`.")
         self.root = Path(root) if root is not None else Path(info["root"])
         if not self.root.is_dir():
             raise DataError(f"ScanNet root {where(self.root)} recorded in {self.info_path} does not "

@@ -20,15 +20,17 @@ from xmodal.data.labels import NYU40_CLASSES
 from xmodal.data.scannet import files as F
 from xmodal.data.scannet.ply import PlyMesh, read_ply
 from xmodal.errors import DataError, SchemaError, where
-from xmodal.utils.atomic import atomic_write
+from xmodal.utils.atomic import atomic_write, writable_parent
 
 #: Bump when the info layout changes; loaders refuse other versions.
 SCHEMA_VERSION = 1
 INFO_KIND = "xmodal.scannet.info"
 
 
-def prepare_command(root: str | os.PathLike = "<root>", out: str | os.PathLike = "<info.json>") -> str:
-    return f"xmodal prepare scannet --root {os.fspath(root)} --out {os.fspath(out)}"
+def prepare_command(root: str | os.PathLike = "<root>", out: str | os.PathLike = "<info.json>",
+                    splits: Sequence[str] = ("train", "val")) -> str:
+    """The command that (re)writes the info file ``out`` for ``splits``."""
+    return f"xmodal prepare scannet --root {os.fspath(root)} --split {','.join(splits)} --out {os.fspath(out)}"
 
 
 def load_mesh(
@@ -195,8 +197,8 @@ def prepare_scannet(
         summary: ``{"scenes": n, "frames": n, "invalid_poses": n, "out": path, "seconds": s}``.
     """
     t0 = time.time()
+    out = writable_parent(out)
     info = build_info(root, split, frames_root, progress, check_meshes)
-    out = Path(out)
     with atomic_write(out, "w") as f:
         json.dump(info, f, indent=1)
     return {
@@ -226,6 +228,7 @@ def load_info(path: str | os.PathLike) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise SchemaError(
             f"info file {where(path)} has schema_version {version!r}, this xmodal reads "
-            f"{SCHEMA_VERSION}; re-create it with `{prepare_command(info.get('root', '<root>'), path)}`."
+            f"{SCHEMA_VERSION}; re-create it with "
+            f"`{prepare_command(info.get('root', '<root>'), path, info.get('splits', ('train', 'val')))}`."
         )
     return info

@@ -151,13 +151,13 @@ def generate_indoor_world(out, *, scenes: int = 2, frames: int = 20, seed: int =
                           f"frames={frames}.")
     t0 = time.time()
     bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=scenes * frames, desc="synth indoor", unit="frame")
     infos = []
     try:
-        with staged_dir(out, force) as tmp:
+        with staged_dir(out, force, marker="xmodal_world.json") as tmp:
+            if progress:  # after staged_dir's checks: no bar before a refusal
+                from tqdm import tqdm
+
+                bar = tqdm(total=scenes * frames, desc="synth indoor", unit="frame")
             splits: dict[str, list[str]] = {"train": [], "val": []}
             for i in range(scenes):
                 if bar is not None:
