@@ -378,3 +378,10 @@ def test_shipped_config_loads(path):
 def test_base_config_parses(path):
     data, _ = load_yaml_tree(path)
     assert isinstance(data, dict) and data
+
+
+def test_duplicate_keys_are_rejected(tmp_path):
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text("seed: 1\ntrain:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"(?s)dup.yaml.*duplicate key 'lr' \(first set on line 3\)"):
+        load_config(cfg)

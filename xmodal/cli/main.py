@@ -19,10 +19,10 @@ EPILOG = """\
 examples:
   xmodal synth driving --out data/synth-driving --scenes 2 --samples 10
   xmodal prepare nuscenes --root data/synth-driving --version v1.0-mini --split mini_train \\
-      --out data/synth-driving/infos/nuscenes_infos_train.pkl
-  xmodal vis sample --dataset nuscenes --info data/synth-driving/infos/nuscenes_infos_train.pkl
+      --out data/synth-driving/infos/nuscenes_infos_mini_train.pkl
+  xmodal vis sample --dataset nuscenes --info data/synth-driving/infos/nuscenes_infos_mini_train.pkl
   xmodal synth indoor --out data/synth-indoor && xmodal prepare scannet --root data/synth-indoor \\
-      --out data/synth-indoor/infos/scannet_infos_train.json
+      --out data/synth-indoor/infos/scannet_infos.json
   xmodal config configs/demo_synth-driving.yaml train.lr=1e-3
   xmodal demo --out runs/demo
 """

@@ -41,6 +41,22 @@ class ConfigLoader(yaml.SafeLoader):
     }
 
 
+def _construct_mapping_unique(loader: ConfigLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """Mappings reject duplicate keys (PyYAML silently keeps the last one)."""
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                f"found duplicate key {key!r} (first set on line {seen[key].start_mark.line + 1}); "
+                "remove one of them", key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_unique)
 ConfigLoader.add_implicit_resolver(_BOOL, _BOOL_12, list("tTfF"))
 ConfigLoader.add_implicit_resolver(_INT, _INT_12, list("-+0123456789"))
 ConfigLoader.add_implicit_resolver(_FLOAT, _FLOAT_12, list("-+0123456789."))

@@ -1,6 +1,6 @@
 """Frames, calibration chains, projection and occlusion tests (see docs/conventions.md)."""
 
-from xmodal.geometry.occlusion import depth_map_visibility, zbuffer_cell, zbuffer_visibility
+from xmodal.geometry.occlusion import depth_map_visibility, rgbd_visibility, zbuffer_cell, zbuffer_visibility
 from xmodal.geometry.projection import project_points, transform_points
 from xmodal.geometry.transforms import (
     invert_transform,
@@ -17,6 +17,7 @@ __all__ = [
     "matrix_to_quaternion",
     "project_points",
     "quaternion_to_matrix",
+    "rgbd_visibility",
     "rigid_transform",
     "transform_points",
     "zbuffer_cell",

@@ -85,3 +85,33 @@ def zbuffer_visibility(
     z = zbuf[r, c]
     out[ok] = depth[ok] <= z + abs_tol + rel_tol * z
     return out
+
+
+def rgbd_visibility(
+    points: np.ndarray,  # [N, 3] world frame, metres
+    T_world_from_cam: np.ndarray,  # [4, 4] camera (OpenCV) -> world, the frame's pose
+    K_depth: np.ndarray,  # [3, 3] intrinsics of the depth map, pixels
+    depth_map: np.ndarray,  # [h, w] metres, 0 = no measurement
+    K_color: np.ndarray | None = None,  # [3, 3] intrinsics of the colour image (same pose)
+    color_size: tuple[int, int] | None = None,  # (H, W) of the colour image
+    abs_tol: float = 0.05,
+    rel_tol: float = 0.02,
+    min_depth: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project world points into a registered RGB-D frame and depth-test them.
+
+    A point is visible when it projects into the depth map with ``depth > min_depth`` and passes
+    :func:`depth_map_visibility`; with ``K_color`` it must also fall inside the colour image.
+    Returns ``uv`` [N, 2] (colour pixels if ``K_color`` is given, else depth pixels),
+    ``depth`` [N] (camera z, m) and ``visible`` [N] bool.
+    """
+    from xmodal.geometry.projection import project_points
+    from xmodal.geometry.transforms import invert_transform
+
+    T = invert_transform(T_world_from_cam)
+    uv_d, depth, valid = project_points(points, T, K_depth, depth_map.shape, min_depth=min_depth)
+    visible = valid & depth_map_visibility(uv_d, depth, depth_map, abs_tol, rel_tol)
+    if K_color is None:
+        return uv_d, depth, visible
+    uv_c, _, valid_c = project_points(points, T, K_color, color_size, min_depth=min_depth)
+    return uv_c, depth, visible & valid_c

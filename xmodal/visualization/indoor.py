@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET20_CLASSES, SCANNET_IGNORE
-from xmodal.data.scannet import ScanNetDataset
+from xmodal.data.scannet import ScanNetDataset, ScanNetScene
 from xmodal.data.scannet.prepare import load_info
 from xmodal.errors import XmodalError
-from xmodal.geometry import depth_map_visibility, invert_transform, project_points
 from xmodal.visualization.draw import annotate, blend, grid, legend, save_png, splat_points, value_colors
 
 #: Colours of the ScanNet-20 classes (index 0..19; the ScanNet benchmark's colours) and ignore
@@ -48,16 +47,16 @@ def render_indoor_sample(
     if not 0 <= index < len(scenes):
         raise XmodalError(f"--index {index} is out of range: '{info}' lists {len(scenes)} scenes.")
     ds, i = scenes[index]
-    scene = ds[i]
+    return render_indoor_frame(ds[i], frame, out_dir)
+
+
+def render_indoor_frame(scene: ScanNetScene, frame: int, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``frame_projection.png``: colour | vertices by class (depth-tested) | GT or depth."""
     if not 0 <= frame < len(scene.frames):
         raise XmodalError(f"--frame {frame} is out of range: {scene.name} has {len(scene.frames)} frames.")
     fr = scene.frames[frame]
-    T_cam_from_world = invert_transform(fr.pose)
-    pts = scene.vertices.astype(np.float64)
     h, w = fr.image.shape[:2]
-    uv, depth, valid = project_points(pts, T_cam_from_world, fr.intrinsic_color, (h, w), min_depth=0.1)
-    uv_d, depth_d, _ = project_points(pts, T_cam_from_world, fr.intrinsic_depth, fr.depth.shape, min_depth=0.1)
-    visible = valid & depth_map_visibility(uv_d, depth_d, fr.depth)
+    uv, depth, visible = fr.project(scene.vertices.astype(np.float64))
     radius = max(1, round(w / 640))
     overlay = splat_points(fr.image, uv[visible], _class_colors(scene.labels[visible]), radius, -depth[visible])
     tiles = [

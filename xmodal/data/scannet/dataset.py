@@ -22,6 +22,7 @@ from xmodal.data.labels import NYU40_TO_SCANNET20
 from xmodal.data.scannet import files as F
 from xmodal.data.scannet.prepare import build_info, load_info, load_mesh, prepare_command
 from xmodal.errors import ConfigError, DataError, where
+from xmodal.geometry import rgbd_visibility
 from xmodal.registry import DATASETS
 
 
@@ -36,6 +37,12 @@ class ScanNetFrame:
     intrinsic_color: np.ndarray  # [3, 3] float64, pixels of ``image``
     intrinsic_depth: np.ndarray  # [3, 3] float64, pixels of ``depth``
     label: np.ndarray | None = None  # [H, W] int64 NYU40 ids (synthetic extra), None on real data
+
+    def project(self, points: np.ndarray, abs_tol: float = 0.05, rel_tol: float = 0.02):
+        """World points [N, 3] -> colour-image ``uv`` [N, 2], camera ``depth`` [N] and ``visible``
+        [N] (inside the colour image and passing the depth-map test; see ``rgbd_visibility``)."""
+        return rgbd_visibility(points, self.pose, self.intrinsic_depth, self.depth, self.intrinsic_color,
+                               self.image.shape[:2], abs_tol, rel_tol)
 
 
 class FrameSequence(Sequence[ScanNetFrame]):

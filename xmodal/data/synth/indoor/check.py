@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET_IGNORE
-from xmodal.geometry import depth_map_visibility, invert_transform, project_points
 from xmodal.geometry.projection import pixel_indices
 
 
@@ -30,8 +29,8 @@ def label_boundary(label: np.ndarray, radius: int = 1) -> np.ndarray:
     return out
 
 
-def label_agreement(root: str | os.PathLike, splits=("train", "val"), abs_tol: float = 0.1,
-                    rel_tol: float = 0.05, frame_stride: int = 1, boundary_px: int = 1) -> dict[str, Any]:
+def label_agreement(root: str | os.PathLike, splits=("train", "val"), abs_tol: float = 0.05,
+                    rel_tol: float = 0.02, frame_stride: int = 1, boundary_px: int = 1) -> dict[str, Any]:
     """Agreement of vertex classes with the label pixels they project to.
 
     A vertex is visible in a frame when it projects inside the depth image and
@@ -62,13 +61,9 @@ def label_agreement(root: str | os.PathLike, splits=("train", "val"), abs_tol: f
                 if fr.label is None:
                     raise ValueError(f"{sc.name} frame {fr.frame_id} has no label_nyu40 image; "
                                      "agreement needs a synthetic world.")
-                T = invert_transform(fr.pose)
-                uv_d, z, valid = project_points(sc.vertices, T, fr.intrinsic_depth, fr.depth.shape, min_depth=0.05)
-                vis = valid & depth_map_visibility(uv_d, z, fr.depth, abs_tol, rel_tol)
-                uv_c, _, valid_c = project_points(sc.vertices[vis], T, fr.intrinsic_color, fr.label.shape,
-                                                  min_depth=0.05)
-                idx = np.flatnonzero(vis)[valid_c]
-                rows, cols = pixel_indices(uv_c[valid_c])
+                uv_c, _, vis = fr.project(sc.vertices, abs_tol, rel_tol)
+                idx = np.flatnonzero(vis)
+                rows, cols = pixel_indices(uv_c[vis])
                 interior = ~label_boundary(fr.label, boundary_px)[rows, cols]
                 pix40 = fr.label[rows, cols]
                 v40 = sc.labels_nyu40[idx]

@@ -19,7 +19,7 @@ from xmodal.data.synth.indoor.render import Renderer
 from xmodal.data.synth.indoor.scene import build_scene_mesh
 from xmodal.data.synth.indoor.trajectory import scan_trajectory
 from xmodal.errors import XmodalError
-from xmodal.geometry import depth_map_visibility, invert_transform, project_points
+from xmodal.geometry import invert_transform, rgbd_visibility
 from xmodal.utils.atomic import staged_dir
 
 #: ScanNet's usual calibration (scene0000_00): colour camera at 1296x968, depth at 640x480.
@@ -126,8 +126,7 @@ def generate_scene(scene_dir: Path, index: int, seed: int, n_frames: int, cfg: I
 
 def _objects_seen(verts, instance, n_obj, pose, K, depth, min_vertices: int = 30) -> np.ndarray:
     """[n_obj] 1 where at least ``min_vertices`` of an object's vertices are visible in the frame."""
-    uv, z, valid = project_points(verts, invert_transform(pose), K, depth.shape, min_depth=0.05)
-    vis = valid & depth_map_visibility(uv, z, depth, abs_tol=0.03, rel_tol=0.02)
+    _, _, vis = rgbd_visibility(verts, pose, K, depth, abs_tol=0.03, rel_tol=0.02)
     return (np.bincount(instance[vis], minlength=n_obj) >= min_vertices).astype(np.int64)
 
 
