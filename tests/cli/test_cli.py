@@ -1,10 +1,13 @@
 """The command line: help texts, info, config printing and error exits."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from xmodal.cli.main import main
+
+DEMO_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "demo_synth-driving.yaml")
 
 
 @pytest.mark.parametrize(
@@ -29,13 +32,13 @@ def test_info_json(capsys):
 
 
 def test_config_prints_resolved_yaml(capsys):
-    assert main(["config", "configs/demo_synth-driving.yaml", "train.lr=0.01", "dataset.sweeps=2"]) == 0
+    assert main(["config", DEMO_CONFIG, "train.lr=0.01", "dataset.sweeps=2"]) == 0
     out = capsys.readouterr().out
     assert "lr: 0.01" in out and "sweeps: 2" in out and "type: nuscenes" in out
 
 
 def test_config_errors_exit_2_with_the_key(capsys):
-    assert main(["config", "configs/demo_synth-driving.yaml", "train.bach_size=3"]) == 2
+    assert main(["config", DEMO_CONFIG, "train.bach_size=3"]) == 2
     err = capsys.readouterr().err
     assert "train.bach_size" in err and "batch_size" in err and "Traceback" not in err
 

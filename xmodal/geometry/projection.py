@@ -1,9 +1,12 @@
 """Projection of 3D points into pinhole cameras (host side, numpy).
 
 Camera frame is OpenCV: x right, y down, z forward (metres). Pixel coordinates ``uv`` are
-``(u, v) = (column, row)`` in pixels with the centre of the top-left pixel at ``(0.5, 0.5)``
-— i.e. pixel ``(row, col) = (floor(v), floor(u))``, the nuScenes / OpenCV convention for
-intrinsics ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``.
+``(u, v) = (column, row)`` in continuous pixel units where pixel ``(row, col)`` covers
+``[col, col + 1) x [row, row + 1)``: its centre is at ``(col + 0.5, row + 0.5)`` and the pixel
+containing a point is ``(floor(v), floor(u))`` (as SLidR / ScaLR index pixels). OpenCV's own
+convention puts pixel centres at integer coordinates instead; the two differ by half a pixel.
+The synthetic worlds cast their rays through ``(col + 0.5, row + 0.5)``, so they are exact
+under this convention, and intrinsics scale with the image as ``K * s``.
 """
 
 from __future__ import annotations
