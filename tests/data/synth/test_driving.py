@@ -54,6 +54,51 @@ def test_devkit_opens_and_files_exist(nusc, driving_world):
     assert meta["version"] == "v1.0-mini" and meta["seed"] == 0
 
 
+def test_tables_follow_the_nuscenes_schema(nusc, driving_world):
+    for sd in nusc.sample_data:
+        cs = nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])
+        sensor = nusc.get("sensor", cs["sensor_token"])
+        assert sensor["channel"] == sd["channel"] and sensor["modality"] == sd["sensor_modality"]
+        assert nusc.get("ego_pose", sd["ego_pose_token"])["timestamp"] == sd["timestamp"]
+        if sd["sensor_modality"] == "lidar":
+            assert sd["fileformat"] == "pcd" and cs["camera_intrinsic"] == [] and sd["width"] == sd["height"] == 0
+        else:
+            assert sd["fileformat"] == "jpg" and np.array(cs["camera_intrinsic"]).shape == (3, 3)
+        if sd["is_key_frame"]:
+            assert nusc.get("sample", sd["sample_token"])["data"][sd["channel"]] == sd["token"]
+    for scene in nusc.scene:
+        chain, tok = [], scene["first_sample_token"]
+        while tok:
+            chain.append(tok)
+            tok = nusc.get("sample", tok)["next"]
+        assert len(chain) == scene["nbr_samples"] == 3 and chain[-1] == scene["last_sample_token"]
+        log = nusc.get("log", scene["log_token"])
+        assert log["logfile"].startswith(f"{log['vehicle']}-{log['date_captured']}-")
+        assert log["location"] in ("boston-seaport", "singapore-onenorth", "singapore-queenstown",
+                                   "singapore-hollandvillage")  # fmt: skip
+        rec = nusc.get("map", log["map_token"])
+        assert rec["category"] == "semantic_prior" and (driving_world / rec["filename"]).is_file()
+    assert [c["index"] for c in nusc.category] == list(range(32))
+    assert [c["name"] for c in nusc.category] == list(NUSCENES_GENERAL_CLASSES)
+    assert all(c["description"] for c in nusc.category)
+    assert [(v["token"], v["level"]) for v in nusc.visibility] == [
+        ("1", "v0-40"), ("2", "v40-60"), ("3", "v60-80"), ("4", "v80-100")]  # fmt: skip
+    assert {a["name"] for a in nusc.attribute} == {
+        "vehicle.moving", "vehicle.stopped", "vehicle.parked", "cycle.with_rider", "cycle.without_rider",
+        "pedestrian.sitting_lying_down", "pedestrian.standing", "pedestrian.moving"}  # fmt: skip
+
+
+def test_devkit_lidarseg_class_mapper_matches_our_eval_mapping(nusc):
+    from nuscenes.eval.lidarseg.utils import LidarsegClassMapper
+
+    from xmodal.data.labels import NUSCENES_EVAL_CLASSES
+
+    mapper = LidarsegClassMapper(nusc)
+    fine2coarse = mapper.get_fine_idx_2_coarse_idx()
+    assert [fine2coarse[i] for i in range(32)] == NUSCENES_GENERAL_TO_EVAL.tolist()
+    assert {v: k for k, v in mapper.get_coarse2idx().items()} == dict(enumerate(NUSCENES_EVAL_CLASSES))
+
+
 def test_scene_names_follow_official_splits(nusc):
     from nuscenes.utils.splits import create_splits_scenes
 
@@ -97,6 +142,50 @@ def test_render_pointcloud_in_image(nusc, tmp_path):
     assert out.stat().st_size > 10_000
 
 
+def test_devkit_renders_and_interpolates_sweep_boxes(nusc, driving_world):
+    """Renders with map underlay / lidarseg; boxes of LiDAR sweeps are interpolated to the truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nuscenes.utils.data_classes import LidarPointCloud
+
+    from xmodal.data.synth.driving.scene import make_scene
+    from xmodal.data.synth.driving.tables import Tables
+
+    sample = nusc.sample[1]
+    _, (ax_lidar, ax_cam) = plt.subplots(1, 2)  # no savefig: writing PNGs at dpi 200 takes seconds
+    lidar = sample["data"]["LIDAR_TOP"]
+    nusc.render_sample_data(lidar, with_anns=False, show_lidarseg=True, underlay_map=True, ax=ax_lidar, verbose=False)
+    nusc.render_sample_data(sample["data"]["CAM_FRONT"], ax=ax_cam, verbose=False)
+    assert len(ax_lidar.images) == 1 and len(ax_lidar.collections[0].get_offsets()) > 20_000  # map + points
+    assert len(ax_cam.images) == 1 and len(ax_cam.lines) > 12  # image + box edges
+    ann = max(sample["anns"], key=lambda a: nusc.get("sample_annotation", a)["num_lidar_pts"])
+    nusc.render_annotation(ann)
+    plt.close("all")
+    pc, times = LidarPointCloud.from_file_multisweep(nusc, sample, "LIDAR_TOP", "LIDAR_TOP", nsweeps=5)
+    assert len(np.unique(times)) == 5 and 0.19 < times.max() < 0.21 and pc.points.shape[1] > 100_000
+
+    meta = json.loads((driving_world / "xmodal_synth.json").read_text())
+    scene = nusc.scene[0]  # the generator's scene 0: its true object motion
+    sc = make_scene(meta["seed"], 0, scene["name"], meta["samples"], meta["image_scale"])
+    tables = Tables(meta["seed"], [])
+    index = {tables.token("instance", (0, c)): c for c in range(len(sc.traffic))}
+    errors = []
+    for sd in _scene_sample_data(nusc, scene, "LIDAR_TOP"):
+        sample = nusc.get("sample", sd["sample_token"])
+        if sd["is_key_frame"] or not sample["prev"]:
+            continue
+        prev = nusc.get("sample", sample["prev"])
+        before = {nusc.get("sample_annotation", a)["instance_token"] for a in prev["anns"]}
+        truth = sc.traffic.poses(sd["timestamp"]).xy
+        for box in nusc.get_boxes(sd["token"]):  # interpolated between the keyframes around the sweep
+            inst = nusc.get("sample_annotation", box.token)["instance_token"]
+            if inst in before:
+                errors.append(np.linalg.norm(box.center[:2] - truth[index[inst]]))
+    assert len(errors) > 200 and max(errors) < 0.1
+
+
 def test_boxes_enclose_their_points(nusc, driving_world):
     from nuscenes.utils.geometry_utils import points_in_box
 
@@ -130,6 +219,8 @@ def test_annotations_and_instances(nusc):
             chain.append(tok)
             tok = nusc.get("sample_annotation", tok)["next"]
         assert len(chain) == inst["nbr_annotations"] and chain[-1] == inst["last_annotation_token"]
+        samples = [nusc.get("sample_annotation", t)["sample_token"] for t in chain]
+        assert all(nusc.get("sample", a)["next"] == b for a, b in zip(samples[:-1], samples[1:]))  # no track gaps
     names = {nusc.get("attribute", t)["name"] for a in nusc.sample_annotation for t in a["attribute_tokens"]}
     assert {"vehicle.moving", "vehicle.parked", "pedestrian.moving"} <= names
     moving = [a for a in nusc.sample_annotation if a["next"] and a["category_name"] == "vehicle.car"
@@ -206,6 +297,27 @@ def test_can_bus_imu_matches_ego_poses(nusc, driving_world):
         assert np.rad2deg(np.abs(np.angle(np.exp(1j * (yaw - gt_yaw)))).max()) < IMU_YAW_TOL_DEG
 
 
+def test_can_bus_route_and_meta(nusc, driving_world, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nuscenes.can_bus.can_bus_api import NuScenesCanBus
+
+    can = NuScenesCanBus(dataroot=str(driving_world))
+    assert can.list_misaligned_routes() == []  # every pose within 5 m of the baseline route
+    for scene in nusc.scene:
+        route, pose = can.get_pose_and_route(scene["name"])
+        assert route.shape[1] == 2 and len(route) > 100
+        meta = can.get_messages(scene["name"], "meta")
+        imu = can.get_messages(scene["name"], "ms_imu")
+        assert meta["ms_imu"]["message_count"] == len(imu) and abs(meta["ms_imu"]["message_freq"] - 100) < 1e-6
+        assert abs(meta["pose"]["var_stats"]["pos"]["mean"][0] - pose[:, 0].mean()) < 1e-6
+    name = nusc.scene[0]["name"]
+    can.plot_baseline_route(name, out_path=str(tmp_path / "route.png"))
+    can.plot_message_data(name, "ms_imu", "linear_accel", 0, out_path=str(tmp_path / "imu.png"))
+    assert (tmp_path / "route.png").is_file() and (tmp_path / "imu.png").is_file()
+
+
 def _hashes(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
             if p.is_file()}  # fmt: skip
@@ -229,6 +341,55 @@ def test_deterministic_for_a_seed_with_camera_sweeps(tmp_path):
         assert all(75_000 < b["timestamp"] - a["timestamp"] < 92_000 for a, b in zip(recs[:-1], recs[1:]))
         assert all(a["next"] == b["token"] for a, b in zip(recs[:-1], recs[1:]))
         assert all((tmp_path / "a" / semantic_mask_path(r["filename"])).is_file() for r in recs)
+
+
+def test_devkit_evaluations_run(tmp_path):
+    """LidarSegEval and DetectionEval on mini_val, with ground truth as the submission.
+
+    The devkit's lidarseg evaluation needs every scene of the split: mini_val is complete from 4 scenes.
+    """
+    from nuscenes import NuScenes
+    from nuscenes.eval.detection.config import config_factory
+    from nuscenes.eval.detection.evaluate import DetectionEval
+    from nuscenes.eval.detection.utils import category_to_detection_name
+    from nuscenes.eval.lidarseg.evaluate import LidarSegEval
+    from nuscenes.eval.lidarseg.utils import get_samples_in_eval_set
+
+    root = tmp_path / "nuscenes"
+    generate_driving_world(root, scenes=4, samples=1, image_scale=0.05, seed=1, progress=False)
+    nusc = NuScenes(version="v1.0-mini", dataroot=str(root), verbose=False)
+    res = tmp_path / "results"
+    (res / "lidarseg" / "mini_val").mkdir(parents=True)
+    (res / "mini_val").mkdir()
+    modality = {"use_camera": False, "use_lidar": True, "use_radar": False, "use_map": False, "use_external": False}
+    (res / "mini_val" / "submission.json").write_text(json.dumps({"meta": modality}))
+    boxes = {}
+    tokens = get_samples_in_eval_set(nusc, "mini_val")
+    assert len(tokens) == 2
+    for tok in tokens:
+        sd = nusc.get("sample", tok)["data"]["LIDAR_TOP"]
+        labels = NUSCENES_GENERAL_TO_EVAL[np.fromfile(root / nusc.get("lidarseg", sd)["filename"], dtype=np.uint8)]
+        np.maximum(labels, 1).astype(np.uint8).tofile(res / "lidarseg" / "mini_val" / f"{sd}_lidarseg.bin")
+        boxes[tok] = []
+        for a in nusc.get("sample", tok)["anns"]:
+            ann = nusc.get("sample_annotation", a)
+            if category_to_detection_name(ann["category_name"]) and ann["num_lidar_pts"] > 0:
+                attrs = [nusc.get("attribute", t)["name"] for t in ann["attribute_tokens"]]
+                boxes[tok].append({
+                    "sample_token": tok, "translation": ann["translation"], "size": ann["size"],
+                    "rotation": ann["rotation"], "velocity": [0.0, 0.0], "detection_score": 1.0,
+                    "detection_name": category_to_detection_name(ann["category_name"]),
+                    "attribute_name": attrs[0] if attrs else ""})  # fmt: skip
+    seg = LidarSegEval(nusc, str(res), eval_set="mini_val", verbose=False).evaluate()
+    assert seg["miou"] > 0.99
+    (res / "det.json").write_text(json.dumps({"meta": modality, "results": boxes}))
+    det = DetectionEval(nusc, config_factory("detection_cvpr_2019"), str(res / "det.json"), eval_set="mini_val",
+                        output_dir=str(res), verbose=False)  # fmt: skip
+    metrics, _ = det.evaluate()
+    present = {b.detection_name for b in det.gt_boxes.all}  # classes without boxes count as AP 0
+    result = metrics.serialize()
+    assert len(present) >= 5 and all(result["mean_dist_aps"][c] > 0.99 for c in present)
+    assert all(result["label_tp_errors"][c]["trans_err"] < 1e-6 for c in present)
 
 
 @pytest.mark.slow

@@ -16,6 +16,16 @@
 ``pose`` (50 Hz, noise-free): ``pos`` (global, m), ``orientation`` (w, x, y, z), ``vel`` (ego frame,
 m/s), ``accel`` (ego frame, m/s^2, without gravity), ``rotation_rate`` (ego frame, rad/s). Its
 ``vel`` is the initial velocity for dead reckoning from the IMU.
+
+Derived messages, as in the real expansion (``NuScenesCanBus.get_pose_and_route``,
+``list_misaligned_routes``, ``plot_baseline_route`` and ``print_*_message_stats`` read them):
+
+- ``route``: the baseline route, a list of ``[x, y]`` (global, m) along the ego's lane from
+  50 m before the first pose to 50 m after the last, one point per metre of road;
+- ``meta``: per message type (``ms_imu``, ``pose``): ``message_count``, ``message_freq`` (Hz),
+  ``timespan`` (s) and ``var_stats``: for each field, ``max`` / ``mean`` / ``min`` / ``std`` of the
+  values and ``diff_max`` / ``diff_mean`` / ``diff_min`` / ``diff_std`` of consecutive differences
+  (per component for vectors).
 """
 
 from __future__ import annotations
@@ -92,3 +102,37 @@ def dead_reckon(imu: list[dict], pos0, vel0_global, yaw0: float, query_us) -> tu
     q = np.asarray(query_us, dtype=np.int64)
     out = np.stack([np.interp(q, t, pos[:, i]) for i in range(3)], -1)
     return out, np.interp(q, t, yaw)
+
+
+ROUTE_MARGIN_M, ROUTE_STEP_M = 50.0, 1.0
+
+
+def route_points(ego: EgoMotion, t_start_us: int, t_end_us: int) -> list[list[float]]:
+    """``route``: ``[x, y]`` (global, m) along the ego's path, 50 m beyond its poses at both ends."""
+    u0, u1 = float(ego.u(t_start_us)) - ROUTE_MARGIN_M, float(ego.u(t_end_us)) + ROUTE_MARGIN_M
+    xy = ego.path.point(np.arange(u0, u1 + 1e-9, ROUTE_STEP_M))
+    return [[float(x), float(y)] for x, y in xy]
+
+
+def _stats(v: np.ndarray) -> dict:
+    out = lambda a: a.tolist() if a.ndim else float(a)  # noqa: E731
+    d = np.diff(v, axis=0)
+    return {"max": out(v.max(0)), "mean": out(v.mean(0)), "min": out(v.min(0)), "std": out(v.std(0)),
+            "diff_max": out(d.max(0)), "diff_mean": out(d.mean(0)), "diff_min": out(d.min(0)),
+            "diff_std": out(d.std(0))}  # fmt: skip
+
+
+def meta_message(messages: dict[str, list[dict]]) -> dict:
+    """``meta``: statistics of each message type (see module docstring)."""
+    meta = {}
+    for name, msgs in messages.items():
+        t = np.array([m["utime"] for m in msgs], dtype=np.int64)
+        span = float(t[-1] - t[0]) * 1e-6
+        keys = sorted(k for k in msgs[0] if k != "utime")
+        meta[name] = {
+            "message_count": len(msgs),
+            "message_freq": round((len(msgs) - 1) / span, 3) if span > 0 else 0.0,
+            "timespan": round(span, 3),
+            "var_stats": {k: _stats(np.array([m[k] for m in msgs], dtype=np.float64)) for k in keys},
+        }
+    return meta
