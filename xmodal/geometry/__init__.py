@@ -1,7 +1,7 @@
 """Frames, calibration chains, projection and occlusion tests (see docs/conventions.md)."""
 
 from xmodal.geometry.occlusion import depth_map_visibility, rgbd_visibility, zbuffer_cell, zbuffer_visibility
-from xmodal.geometry.projection import project_points, transform_points
+from xmodal.geometry.projection import pixel_rays, project_points, scale_intrinsics, transform_points
 from xmodal.geometry.transforms import (
     invert_transform,
     lidar_to_camera_transform,
@@ -15,10 +15,12 @@ __all__ = [
     "invert_transform",
     "lidar_to_camera_transform",
     "matrix_to_quaternion",
+    "pixel_rays",
     "project_points",
     "quaternion_to_matrix",
     "rgbd_visibility",
     "rigid_transform",
+    "scale_intrinsics",
     "transform_points",
     "zbuffer_cell",
     "zbuffer_visibility",

@@ -47,3 +47,23 @@ def project_points(
 def pixel_indices(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer ``(row, col)`` of the pixels containing ``uv`` [N, 2] (floor)."""
     return np.floor(uv[:, 1]).astype(np.int64), np.floor(uv[:, 0]).astype(np.int64)
+
+
+def pixel_rays(K: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """[H*W, 3] camera-frame directions ``K^-1 [u, v, 1]`` (z = 1) through the pixel centres
+    ``(col + 0.5, row + 0.5)``, row-major: the rays a ray caster must use to be exact under
+    this module's pixel convention."""
+    h, w = image_size
+    v, u = np.mgrid[0:h, 0:w]
+    pix = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(h * w)], 1)
+    return pix @ np.linalg.inv(np.asarray(K, dtype=np.float64)).T
+
+
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Intrinsics [3, 3] of the same camera with the image resized by ``sx`` (width) and ``sy``
+    (height); exact under this module's pixel convention (no half-pixel shift)."""
+    K = np.array(K, dtype=np.float64)
+    K[0] *= sx
+    K[1] *= sy
+    K[2] = (0.0, 0.0, 1.0)
+    return K

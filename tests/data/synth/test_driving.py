@@ -422,5 +422,11 @@ def test_refuses_non_empty_out_and_bad_arguments(tmp_path):
         with pytest.raises(XmodalError, match=arg):
             generate_driving_world(tmp_path / "new", progress=False, **kw)
     assert not (tmp_path / "new").exists()
+    with pytest.raises(XmodalError, match="not written by this command"):  # --force spares other folders
+        generate_driving_world(out, scenes=1, samples=1, image_scale=0.1, progress=False, force=True)
+    assert (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    generate_driving_world(out, scenes=1, samples=1, image_scale=0.1, seed=1, progress=False)
     summary = generate_driving_world(out, scenes=1, samples=1, image_scale=0.1, progress=False, force=True)
-    assert not (out / "keep.txt").exists() and summary["samples"] == 1 and summary["lidar_sweeps"] == 9
+    assert summary["samples"] == 1 and summary["lidar_sweeps"] == 9
+    assert json.loads((out / "xmodal_synth.json").read_text())["seed"] == 0

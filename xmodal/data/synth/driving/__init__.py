@@ -7,6 +7,13 @@ casting), :mod:`.tables` (nuScenes tables), :mod:`.canbus` (IMU), :mod:`.generat
 :mod:`.check` (LiDAR label / camera mask agreement through the dataset).
 """
 
-from xmodal.data.synth.driving.generate import generate_driving_world, scene_names
-
 __all__ = ["generate_driving_world", "scene_names"]
+
+
+def __getattr__(name: str):
+    # Lazy: importing a light submodule (canbus, check, rig) must not load open3d.
+    if name in __all__:
+        from xmodal.data.synth.driving import generate
+
+        return getattr(generate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -164,7 +164,7 @@ def generate_driving_world(
     version, names = scene_names(scenes)
     start = time.perf_counter()
     channels = [(LIDAR_CHANNEL, "lidar")] + [(c, "camera") for c in CAMERA_CHANNELS]
-    with staged_dir(out, force) as root:
+    with staged_dir(out, force, marker="xmodal_synth.json") as root:
         tables = Tables(seed, channels)
         bar = tqdm(total=scenes * samples, desc="synth driving", unit="sample", disable=not progress)
         for i, name in enumerate(names):

@@ -21,17 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xmodal.geometry import matrix_to_quaternion
+from xmodal.data.nuscenes_info import CAMERAS, LIDAR
+from xmodal.geometry import matrix_to_quaternion, pixel_rays, scale_intrinsics
 
-LIDAR_CHANNEL = "LIDAR_TOP"
-CAMERA_CHANNELS: tuple[str, ...] = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_FRONT_LEFT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_BACK_RIGHT",
-)
+LIDAR_CHANNEL = LIDAR
+CAMERA_CHANNELS: tuple[str, ...] = CAMERAS  # nuScenes order
 FULL_WIDTH, FULL_HEIGHT = 1600, 900
 
 LIDAR_HZ = 20
@@ -109,12 +103,7 @@ class CameraSpec:
 
     def ray_directions(self) -> np.ndarray:
         """[H*W, 3] unit ray directions through pixel centres, camera frame, row-major."""
-        u = np.arange(self.width) + 0.5
-        v = np.arange(self.height) + 0.5
-        uu, vv = np.meshgrid(u, v)
-        d = np.stack(
-            [(uu - self.K[0, 2]) / self.K[0, 0], (vv - self.K[1, 2]) / self.K[1, 1], np.ones_like(uu)], -1
-        ).reshape(-1, 3)
+        d = pixel_rays(self.K, (self.height, self.width))
         return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
@@ -171,7 +160,7 @@ def make_rig(rng: np.random.Generator, image_scale: float) -> Rig:
         roll, pitch, dyaw = rng.normal(0.0, np.deg2rad(0.3), 3)
         R = rot_xyz(roll, pitch, np.deg2rad(yaw) + dyaw) @ _CAM_BASE
         f = f * (1.0 + rng.normal(0.0, 0.003))
-        K = np.array([[f * sx, 0.0, cx * sx], [0.0, f * sy, cy * sy], [0.0, 0.0, 1.0]])
+        K = scale_intrinsics([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]], sx, sy)
         cams.append(
             CameraSpec(
                 channel=channel,

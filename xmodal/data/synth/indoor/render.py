@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xmodal.geometry import pixel_rays
+
 
 def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
     """An open3d ``RaycastingScene`` holding one triangle mesh (float32 / uint32 copies)."""
@@ -30,17 +32,9 @@ def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
     return scene
 
 
-def _pixel_dirs(K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[H*W, 3] camera-frame directions ``K^-1 [u, v, 1]`` through the pixel centres."""
-    h, w = size
-    v, u = np.mgrid[0:h, 0:w]
-    pix = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(h * w)], 1)
-    return pix @ np.linalg.inv(K).T
-
-
 def camera_rays(K: np.ndarray, pose: np.ndarray, size: tuple[int, int], dirs: np.ndarray | None = None) -> np.ndarray:
     """[H*W, 6] float32 rays (origin, direction with camera z = 1) in the pose's world frame."""
-    d_cam = _pixel_dirs(K, size) if dirs is None else dirs
+    d_cam = pixel_rays(K, size) if dirs is None else dirs
     rays = np.empty((len(d_cam), 6), np.float32)
     rays[:, :3] = pose[:3, 3]
     rays[:, 3:] = d_cam @ pose[:3, :3].T
@@ -69,7 +63,7 @@ class Renderer:
 
         key = (tuple(np.asarray(K).ravel()), tuple(size))
         if key not in self._dirs:
-            self._dirs[key] = _pixel_dirs(K, size)
+            self._dirs[key] = pixel_rays(K, size)
         r = self.scene.cast_rays(o3d.core.Tensor(camera_rays(K, pose, size, self._dirs[key])))
         return r["t_hit"].numpy(), r["primitive_ids"].numpy(), r["primitive_uvs"].numpy()
 

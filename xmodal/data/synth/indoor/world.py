@@ -19,7 +19,7 @@ from xmodal.data.synth.indoor.render import Renderer
 from xmodal.data.synth.indoor.scene import build_scene_mesh
 from xmodal.data.synth.indoor.trajectory import scan_trajectory
 from xmodal.errors import XmodalError
-from xmodal.geometry import invert_transform, rgbd_visibility
+from xmodal.geometry import invert_transform, rgbd_visibility, scale_intrinsics
 from xmodal.utils.atomic import staged_dir
 
 #: ScanNet's usual calibration (scene0000_00): colour camera at 1296x968, depth at 640x480.
@@ -50,11 +50,7 @@ class IndoorConfig:
 def scaled_camera(K: np.ndarray, size: tuple[int, int], scale: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Intrinsics and (H, W) of a camera resized by ``scale`` (continuous pixel coordinates)."""
     h, w = round(size[0] * scale), round(size[1] * scale)
-    K = K.copy()
-    K[0] *= w / size[1]
-    K[1] *= h / size[0]
-    K[2] = (0, 0, 1)
-    return K, (h, w)
+    return scale_intrinsics(K, w / size[1], h / size[0]), (h, w)
 
 
 def scene_name(index: int) -> str:
