@@ -22,18 +22,6 @@ NUSCENES_EVAL_PALETTE = np.array(
 )  # fmt: skip
 
 
-def categorical_palette(n: int, seed: int = 3) -> np.ndarray:
-    """[n, 3] uint8 distinct-looking colours (golden-ratio hues); index 0 is grey."""
-    import colorsys
-
-    hues = (np.arange(n) * 0.61803398875 + 0.1) % 1.0
-    rng = np.random.default_rng(seed)
-    cols = [colorsys.hsv_to_rgb(h, 0.55 + 0.4 * rng.random(), 0.7 + 0.3 * rng.random()) for h in hues]
-    out = (np.asarray(cols) * 255).astype(np.uint8)
-    out[0] = (120, 120, 120)
-    return out
-
-
 def value_colors(values: np.ndarray, vmin: float, vmax: float, cmap: str = "turbo") -> np.ndarray:
     """[N, 3] uint8 colours of scalar ``values`` through a matplotlib colormap."""
     from matplotlib import colormaps

@@ -59,9 +59,6 @@ class RoadPath:
         f = self.speed_factor(u)
         return np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(u))])
 
-    def max_curvature(self) -> float:
-        return self.amp * self.k**2
-
 
 @dataclass(frozen=True)
 class EgoMotion:

@@ -55,15 +55,6 @@ def transform(mesh: Mesh, T: np.ndarray) -> Mesh:
     return Mesh(mesh.vertices @ T[:3, :3].T + T[:3, 3], mesh.faces.copy())
 
 
-def pose_xy_yaw(x: float, y: float, yaw: float, z: float = 0.0) -> np.ndarray:
-    """4x4 transform: rotate by ``yaw`` about z, then translate to ``(x, y, z)``."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:2, :2] = [[c, -s], [s, c]]
-    T[:3, 3] = (x, y, z)
-    return T
-
-
 def _n(length: float, edge: float) -> int:
     return max(1, int(math.ceil(abs(length) / edge - 1e-9)))
 
