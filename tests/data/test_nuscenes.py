@@ -136,6 +136,23 @@ def test_lidar_and_camera_masks_agree(dataset, record_property):
     assert res["agreement"] >= 0.98, res
 
 
+def test_one_ego_pose_for_both_sensors_is_measurably_wrong(infos):
+    """The synthetic cameras fire at their own times while the car moves: skipping the ego
+    motion between LiDAR and camera time (a common bug) must cost agreement."""
+    from xmodal.data.synth.driving.check import lidar_mask_agreement
+    from xmodal.geometry import invert_transform
+
+    cfg = NuScenesDatasetConfig(info_file=str(infos["mini_train"]), load_masks=True, imu_window=0)
+    right = lidar_mask_agreement(NuScenesDataset(cfg))["agreement"]
+    wrong_ds = NuScenesDataset(cfg)
+    for info in wrong_ds.infos["data_list"]:
+        for cam in info["cams"].values():
+            cam["T_cam_from_lidar"] = invert_transform(cam["T_ego_from_cam"]) @ info["lidar"]["T_ego_from_lidar"]
+    wrong = lidar_mask_agreement(wrong_ds)["agreement"]
+    print(f"\nfull chain {right:.4f}, one ego pose {wrong:.4f}")
+    assert wrong < right - 0.01
+
+
 # --------------------------------------------------------------------------- bad input
 def _copy_world(driving_world, tmp_path):
     dst = tmp_path / "world"
