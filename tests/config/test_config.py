@@ -385,3 +385,13 @@ def test_duplicate_keys_are_rejected(tmp_path):
     cfg.write_text("seed: 1\ntrain:\n  lr: 0.1\n  lr: 0.2\n")
     with pytest.raises(ConfigError, match=r"(?s)dup.yaml.*duplicate key 'lr' \(first set on line 3\)"):
         load_config(cfg)
+
+
+def test_changed_type_hint_names_the_type_the_key_belongs_to(tmp_path):
+    (tmp_path / "base.yaml").write_text("dataset:\n  type: scannet\n  info_file: x.json\n  split: val\n")
+    (tmp_path / "top.yaml").write_text("_base_: base.yaml\ndataset:\n  type: nuscenes\n")
+    with pytest.raises(ConfigError, match=r"'split' belongs to type\(s\) scannet.*_delete_: true"):
+        load_config(tmp_path / "top.yaml")
+    with pytest.raises(ConfigError) as e:  # a plain typo gets no such hint
+        load_config(tmp_path / "top.yaml", ["dataset={_delete_: true, type: nuscenes, info_file: a, bogus: 1}"])
+    assert "belongs to" not in str(e.value) and "dataset.bogus" in str(e.value)

@@ -288,10 +288,15 @@ class _Converter:
         msg += f" Allowed keys in {self.section_name(path)}: {', '.join(allowed) or 'none'}."
         if component is not None:
             type_source = self.source((*path, "type"))
-            if type_source != self.source(full):
+            other_types = [
+                n for n in component.names()
+                if str(key) in {f.name for f in dataclasses.fields(component.config_class(n))}
+            ]
+            if other_types and type_source != self.source(full):
                 msg += (
-                    f" The section's type was set {type_source}; if you changed 'type:', add "
-                    f"'_delete_: true' next to it so keys of the old type are not inherited."
+                    f" '{key}' belongs to type(s) {', '.join(other_types)}; the section's type was set "
+                    f"{type_source}. If you changed 'type:', add '_delete_: true' next to it so "
+                    "keys of the old type are not inherited."
                 )
         return ConfigError(msg)
 
