@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
+from xmodal.data.image_io import open_image
 from xmodal.data.labels import NUSCENES_GENERAL_TO_EVAL, map_labels
 from xmodal.data.nuscenes_info import CAMERAS, load_infos
 from xmodal.errors import ConfigError, DataError
@@ -118,15 +118,9 @@ def read_points(path: str | os.PathLike, allow_nan: bool = False) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as [H, W, 3] uint8 RGB (or [H, W] for single-channel PNGs)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image '{path}' is missing; re-extract the samples archive.")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB") if im.mode not in ("L", "P", "I;16") else im)
-    except OSError as exc:
-        raise DataError(f"image '{path}' could not be decoded ({exc}); re-extract it.") from exc
+    """Read an image file as [H, W, 3] uint8 RGB (single-channel PNGs as [H, W])."""
+    im = open_image(path, "image", "re-extract the samples archive (or regenerate the world)")
+    return np.asarray(im.convert("RGB") if im.mode not in ("L", "P", "I;16") else im)
 
 
 @DATASETS.register("nuscenes", config=NuScenesDatasetConfig)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xmodal.data.image_io import open_image
 from xmodal.errors import DataError, where
 
 SCANS_DIR = "scans"
@@ -118,17 +119,8 @@ def read_intrinsic(path: Path) -> np.ndarray:
 
 
 def _open_image(path: Path, what: str):
-    from PIL import Image
-
-    if not path.is_file():
-        raise DataError(f"{what} image {where(path)} is missing; restore it (re-export the "
-                        "frames / regenerate the world), then re-run `xmodal prepare scannet`.")
-    try:
-        img = Image.open(path)
-        img.load()
-    except (OSError, SyntaxError) as e:
-        raise DataError(f"{what} image {where(path)} cannot be decoded ({e}); re-export it.") from None
-    return img
+    return open_image(path, f"{what} image", "restore it (re-export the frames / regenerate the world), "
+                      "then re-run `xmodal prepare scannet`")
 
 
 def read_color(path: Path) -> np.ndarray:
