@@ -48,3 +48,11 @@ def test_bad_numbers_are_rejected_by_argparse(capsys):
         main(["synth", "driving", "--out", "x", "--scenes", "0"])
     assert e.value.code == 2
     assert "--scenes" in capsys.readouterr().err
+
+
+def test_printed_config_loads_back(tmp_path, capsys):
+    from xmodal.config import load_config
+
+    assert main(["config", DEMO_CONFIG, "name='1e-3'", "train.lr=0.5"]) == 0
+    (tmp_path / "r.yaml").write_text(capsys.readouterr().out)
+    assert load_config(tmp_path / "r.yaml") == load_config(DEMO_CONFIG, ["name='1e-3'", "train.lr=0.5"])

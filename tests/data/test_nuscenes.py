@@ -227,6 +227,17 @@ def test_unwritable_out_fails_before_work(driving_world, tmp_path):
         prepare_nuscenes(driving_world, "v1.0-mini", blocker / "sub" / "i.pkl", progress=False)
 
 
+def test_greyscale_camera_image_is_read_as_rgb(infos, driving_world, tmp_path):
+    from PIL import Image
+
+    root = _copy_world(driving_world, tmp_path)
+    info = load_infos(infos["mini_train"])["data_list"][0]
+    img = root / info["cams"]["CAM_FRONT"]["path"]
+    Image.open(img).convert("L").save(img)
+    s = NuScenesDataset(NuScenesDatasetConfig(info_file=str(infos["mini_train"]), root=str(root)))[0]
+    assert s.images.shape[-1] == 3
+
+
 def test_info_file_of_another_schema(infos, tmp_path):
     data = load_infos(infos["mini_train"])
     data["schema_version"] = NUSCENES_INFO_SCHEMA + 1

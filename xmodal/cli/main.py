@@ -108,11 +108,10 @@ def _check_index(index: int, n: int) -> None:
 
 def cmd_config(a: argparse.Namespace) -> None:
     from xmodal.config import config_to_dict, load_config
-
-    import yaml
+    from xmodal.config.yaml_io import dump_yaml
 
     cfg = load_config(a.config, a.overrides)
-    print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+    print(dump_yaml(config_to_dict(cfg)), end="")
 
 
 def cmd_info(a: argparse.Namespace) -> None:

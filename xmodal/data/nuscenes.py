@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from xmodal.data.image_io import open_image
+from xmodal.data.image_io import read_index_image, read_rgb
 from xmodal.data.labels import NUSCENES_GENERAL_TO_EVAL, map_labels
 from xmodal.data.nuscenes_info import CAMERAS, load_infos
 from xmodal.errors import ConfigError, DataError
@@ -117,10 +117,7 @@ def read_points(path: str | os.PathLike, allow_nan: bool = False) -> np.ndarray:
     return points
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as [H, W, 3] uint8 RGB (single-channel PNGs as [H, W])."""
-    im = open_image(path, "image", "re-extract the samples archive (or regenerate the world)")
-    return np.asarray(im.convert("RGB") if im.mode not in ("L", "P", "I;16") else im)
+_FIX = "re-extract the samples archive (or regenerate the world)"
 
 
 @DATASETS.register("nuscenes", config=NuScenesDatasetConfig)
@@ -215,9 +212,9 @@ class NuScenesDataset:
         cam_infos = [info["cams"][c] for c in cams]
         images = masks = None
         if cfg.load_images:
-            images = np.stack([read_image(self.root / c["path"]) for c in cam_infos])
+            images = np.stack([read_rgb(self.root / c["path"], "image", _FIX) for c in cam_infos])
         if cfg.load_masks and all(c["semantic_path"] for c in cam_infos):
-            masks = np.stack([read_image(self.root / c["semantic_path"]) for c in cam_infos])
+            masks = np.stack([read_index_image(self.root / c["semantic_path"], "GT mask", _FIX) for c in cam_infos])
         ann = info["annotations"]
         return NuScenesSample(
             token=info["token"],

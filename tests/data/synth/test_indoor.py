@@ -218,3 +218,19 @@ def test_label_agreement_on_more_rooms(tmp_path, full_size):
     r = label_agreement(root)
     print(f"\n{scenes}x{frames}: ScanNet-20 {r['scannet20']:.4f} (interior {r['scannet20_interior']:.4f})")
     assert r["scannet20_interior"] >= 0.98 and r["scannet20"] >= 0.92
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(scenes=1.5), "--scenes"), (dict(frames=0), "--frames"), (dict(seed=-1), "--seed"),
+])
+def test_bad_arguments_name_the_argument(tmp_path, kwargs, name):
+    with pytest.raises(XmodalError, match=name):
+        generate_indoor_world(tmp_path / "w", progress=False, **kwargs)
+    assert not (tmp_path / "w").exists()
+
+
+def test_bad_indoor_config_values():
+    from xmodal.data.synth.indoor import IndoorConfig
+
+    with pytest.raises(XmodalError, match="IndoorConfig.color_scale"):
+        IndoorConfig(color_scale=0)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.data.image_io import open_image
+from xmodal.data.image_io import open_image, read_index_image, read_rgb
 from xmodal.errors import DataError, where
 
 SCANS_DIR = "scans"
@@ -118,19 +118,17 @@ def read_intrinsic(path: Path) -> np.ndarray:
     return K
 
 
-def _open_image(path: Path, what: str):
-    return open_image(path, f"{what} image", "restore it (re-export the frames / regenerate the world), "
-                      "then re-run `xmodal prepare scannet`")
+_FIX = "restore it (re-export the frames / regenerate the world), then re-run `xmodal prepare scannet`"
 
 
 def read_color(path: Path) -> np.ndarray:
     """[H, W, 3] uint8 RGB."""
-    return np.asarray(_open_image(path, "colour").convert("RGB"))
+    return read_rgb(path, "colour image", _FIX)
 
 
 def read_depth(path: Path, scale: float = DEPTH_SCALE) -> np.ndarray:
     """[h, w] float32 metres (0 = no measurement) from a uint16 PNG in 1/``scale`` metres."""
-    img = _open_image(path, "depth")
+    img = open_image(path, "depth image", _FIX)
     arr = np.asarray(img)
     if arr.ndim != 2 or arr.dtype not in (np.uint16, np.int32, np.uint8):
         raise DataError(f"depth image {where(path)} is not a single-channel 16-bit PNG "
@@ -140,7 +138,7 @@ def read_depth(path: Path, scale: float = DEPTH_SCALE) -> np.ndarray:
 
 def read_label_image(path: Path) -> np.ndarray:
     """[H, W] int64 NYU40 ids (our ``label_nyu40`` extra)."""
-    return np.asarray(_open_image(path, "label")).astype(np.int64)
+    return read_index_image(path, "label image", _FIX).astype(np.int64)
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -47,8 +47,8 @@ from xmodal.data.synth.driving.scene import LOCATIONS, Scene, make_scene, scene_
 from xmodal.data.synth.driving.tables import Tables, visibility_token
 from xmodal.data.synth.driving.traffic import attribute_name
 from xmodal.data.synth.driving.trajectory import yaw_quaternion
-from xmodal.errors import XmodalError
 from xmodal.utils.atomic import staged_dir
+from xmodal.utils.validate import check_int, check_number
 
 MAX_SAMPLES = 100
 SCALE_RANGE = (0.05, 1.0)
@@ -117,19 +117,11 @@ def max_scenes() -> int:
     return sum(int(s[-4:]) not in CAN_BLACKLIST for s in list(splits.train) + list(splits.val))
 
 
-def _check_int(name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise XmodalError(f"--{name} must be an integer in [{lo}, {hi}], got {value!r}.")
-    return int(value)
-
-
 def _validate(scenes, samples, image_scale, seed) -> None:
-    _check_int("scenes", scenes, 1, max_scenes())
-    _check_int("samples", samples, 1, MAX_SAMPLES)
-    _check_int("seed", seed, 0, 2**32 - 1)
-    lo, hi = SCALE_RANGE
-    if isinstance(image_scale, bool) or not isinstance(image_scale, (int, float)) or not lo <= image_scale <= hi:
-        raise XmodalError(f"--image-scale must be a number in [{lo}, {hi}] (1 = 1600x900), got {image_scale!r}.")
+    check_int("--scenes", scenes, 1, max_scenes())
+    check_int("--samples", samples, 1, MAX_SAMPLES)
+    check_int("--seed", seed, 0, 2**32 - 1)
+    check_number("--image-scale", image_scale, *SCALE_RANGE, hint=" (1 = 1600x900)")
 
 
 def generate_driving_world(

@@ -18,9 +18,9 @@ from xmodal.data.synth.indoor.layout import ROOM_TYPES, SCENE_TYPE_NAMES, build_
 from xmodal.data.synth.indoor.render import Renderer
 from xmodal.data.synth.indoor.scene import build_scene_mesh
 from xmodal.data.synth.indoor.trajectory import scan_trajectory
-from xmodal.errors import XmodalError
 from xmodal.geometry import invert_transform, rgbd_visibility, scale_intrinsics
 from xmodal.utils.atomic import staged_dir
+from xmodal.utils.validate import check_int, check_number
 
 #: ScanNet's usual calibration (scene0000_00): colour camera at 1296x968, depth at 640x480.
 SCANNET_COLOR_SIZE = (968, 1296)  # (H, W)
@@ -45,6 +45,13 @@ class IndoorConfig:
     depth_noise: bool = True
     val_fraction: float = 0.25  # last scenes go to scannetv2_val.txt
     world_transform: bool = True  # random yaw / shift of the scan frame, undone by axisAlignment
+
+    def __post_init__(self) -> None:
+        check_number("IndoorConfig.color_scale", self.color_scale, 0.05, 2.0)
+        check_number("IndoorConfig.depth_scale", self.depth_scale, 0.05, 2.0)
+        check_number("IndoorConfig.edge", self.edge, 0.005, 0.5, " metres")
+        check_int("IndoorConfig.jpeg_quality", self.jpeg_quality, 1, 100)
+        check_number("IndoorConfig.val_fraction", self.val_fraction, 0.0, 1.0)
 
 
 def scaled_camera(K: np.ndarray, size: tuple[int, int], scale: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -141,9 +148,9 @@ def generate_indoor_world(out, *, scenes: int = 2, frames: int = 20, seed: int =
         ``out``.
     """
     cfg = config or IndoorConfig()
-    if scenes < 1 or frames < 1 or scenes > 10000:
-        raise XmodalError(f"--scenes must be in [1, 10000] and --frames >= 1, got scenes={scenes}, "
-                          f"frames={frames}.")
+    check_int("--scenes", scenes, 1, 10000)
+    check_int("--frames", frames, 1, 100000)
+    check_int("--seed", seed, 0, 2**32 - 1)
     t0 = time.time()
     bar = None
     infos = []
