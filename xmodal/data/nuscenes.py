@@ -24,6 +24,7 @@ from xmodal.data.image_io import read_index_image, read_rgb
 from xmodal.data.labels import NUSCENES_GENERAL_TO_EVAL, map_labels
 from xmodal.data.nuscenes_info import CAMERAS, load_infos
 from xmodal.errors import ConfigError, DataError
+from xmodal.geometry import lidar_camera_visibility
 from xmodal.geometry.projection import transform_points
 from xmodal.registry import DATASETS
 
@@ -84,6 +85,15 @@ class NuScenesSample:
     box_names: list[str]
     box_tokens: list[str]
     imu: ImuWindow | None
+
+    def project(self, ci: int, min_depth: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Points into camera ``ci``: ``uv`` [N, 2], ``depth`` [N], ``valid`` [N] (inside the image,
+        deeper than ``min_depth``), ``visible`` [N] (valid and passing the z-buffer); see
+        ``xmodal.geometry.lidar_camera_visibility``."""
+        size = (int(self.image_sizes[ci][0]), int(self.image_sizes[ci][1]))
+        return lidar_camera_visibility(
+            self.points[:, :3].astype(np.float64), self.T_cam_from_lidar[ci], self.intrinsics[ci], size, min_depth
+        )
 
     @property
     def lidar2img(self) -> np.ndarray:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xmodal.geometry.projection import pixel_indices
+from xmodal.geometry.projection import pixel_indices, project_points, transform_points
+from xmodal.geometry.transforms import invert_transform
 
 
 def depth_map_visibility(
@@ -105,13 +106,28 @@ def rgbd_visibility(
     Returns ``uv`` [N, 2] (colour pixels if ``K_color`` is given, else depth pixels),
     ``depth`` [N] (camera z, m) and ``visible`` [N] bool.
     """
-    from xmodal.geometry.projection import project_points
-    from xmodal.geometry.transforms import invert_transform
-
-    T = invert_transform(T_world_from_cam)
-    uv_d, depth, valid = project_points(points, T, K_depth, depth_map.shape, min_depth=min_depth)
+    cam = transform_points(invert_transform(T_world_from_cam), points)
+    uv_d, depth, valid = project_points(cam, np.eye(4), K_depth, depth_map.shape, min_depth=min_depth)
     visible = valid & depth_map_visibility(uv_d, depth, depth_map, abs_tol, rel_tol)
     if K_color is None:
         return uv_d, depth, visible
-    uv_c, _, valid_c = project_points(points, T, K_color, color_size, min_depth=min_depth)
+    uv_c, _, valid_c = project_points(cam, np.eye(4), K_color, color_size, min_depth=min_depth)
     return uv_c, depth, visible & valid_c
+
+
+def lidar_camera_visibility(
+    points: np.ndarray,  # [N, 3] LiDAR frame, metres
+    T_cam_from_lidar: np.ndarray,  # [4, 4] full chain (camera's own ego pose)
+    K: np.ndarray,  # [3, 3] pixels
+    image_size: tuple[int, int],  # (H, W)
+    min_depth: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Project LiDAR points into a camera and tell which ones the camera sees.
+
+    Returns ``uv`` [N, 2], ``depth`` [N] (camera z, m), ``valid`` [N] (deeper than ``min_depth``
+    and inside the image) and ``visible`` [N] (valid and passing the LiDAR z-buffer,
+    :func:`zbuffer_visibility` with a cell of :func:`zbuffer_cell` pixels).
+    """
+    uv, depth, valid = project_points(points, T_cam_from_lidar, K, image_size, min_depth)
+    visible = zbuffer_visibility(uv, depth, image_size, cell=zbuffer_cell(K[0, 0]), valid=valid)
+    return uv, depth, valid, visible

@@ -13,8 +13,7 @@ import numpy as np
 
 from xmodal.data.labels import NUSCENES_EVAL_CLASSES, NUSCENES_GENERAL_TO_EVAL
 from xmodal.data.nuscenes import NuScenesSample
-from xmodal.geometry.occlusion import zbuffer_cell, zbuffer_visibility
-from xmodal.geometry.projection import project_points
+from xmodal.errors import XmodalError
 from xmodal.visualization.draw import (
     NUSCENES_EVAL_PALETTE,
     annotate,
@@ -30,22 +29,20 @@ from xmodal.visualization.draw import (
 GRID_ORDER = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT")
 
 
-def _projections(sample: NuScenesSample, min_depth: float = 1.0):
-    """Per camera: (index, uv [K, 2], depth [K], point indices [K], visible [K])."""
-    pts = sample.points[:, :3].astype(np.float64)
+def _projections(sample: NuScenesSample):
+    """Per camera: (index, name, uv [K, 2], depth [K], point indices [K], z-buffer visible [K])
+    of the points inside the image and deeper than 1 m."""
     for ci, cam in enumerate(sample.cameras):
-        h, w = (int(v) for v in sample.image_sizes[ci])
-        uv, depth, valid = project_points(pts, sample.T_cam_from_lidar[ci], sample.intrinsics[ci], (h, w), min_depth)
+        uv, depth, valid, vis = sample.project(ci)
         idx = np.flatnonzero(valid)
-        vis = zbuffer_visibility(uv[idx], depth[idx], (h, w), cell=zbuffer_cell(sample.intrinsics[ci][0, 0]))
-        yield ci, cam, uv[idx], depth[idx], idx, vis
+        yield ci, cam, uv[idx], depth[idx], idx, vis[idx]
 
 
 def render_driving_sample(sample: NuScenesSample, out_dir: str | os.PathLike, max_depth: float = 60.0) -> list[Path]:
     """Write ``projection_depth.png``, ``projection_class.png`` (and ``projection_mask.png``
     when GT masks are loaded) and ``bev.png`` into ``out_dir``; return the paths."""
     if sample.images is None:
-        raise ValueError("render_driving_sample needs images (dataset.load_images=true)")
+        raise XmodalError("render_driving_sample needs images: set dataset.load_images=true.")
     out_dir = Path(out_dir)
     radius = max(1, round(sample.images.shape[2] / 800))
     depth_tiles, class_tiles, mask_tiles = {}, {}, {}

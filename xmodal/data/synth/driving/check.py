@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from xmodal.data.nuscenes import NuScenesDataset
-from xmodal.geometry import project_points, zbuffer_cell, zbuffer_visibility
+from xmodal.errors import XmodalError
 from xmodal.geometry.projection import pixel_indices
 
 
@@ -19,7 +19,7 @@ def lidar_mask_agreement(dataset: NuScenesDataset, *, min_depth: float = 1.0) ->
 
     For every keyframe and camera, points go through the full chain (``T_cam_from_lidar`` with
     the camera's own ego pose), are kept when deeper than ``min_depth`` inside the image and
-    visible in the LiDAR z-buffer (:func:`zbuffer_visibility`, cell :func:`zbuffer_cell`), and
+    visible in the LiDAR z-buffer (:meth:`NuScenesSample.project`), and
     are compared with the GT mask pixel they fall in (32-class general ids on both sides).
 
     The dataset must load masks (``load_masks=True``) and have lidarseg labels, with sweeps=0.
@@ -33,13 +33,12 @@ def lidar_mask_agreement(dataset: NuScenesDataset, *, min_depth: float = 1.0) ->
     for i in range(len(dataset)):
         s = dataset[i]
         if s.masks is None or s.labels_general is None:
-            raise ValueError("lidar_mask_agreement needs lidarseg labels and GT masks (load_masks=True)")
-        pts = s.points[:, :3].astype(np.float64)
+            raise XmodalError(
+                f"lidar_mask_agreement: sample {s.token} has no lidarseg labels or GT masks; it needs a "
+                "synthetic world and dataset.load_masks=true."
+            )
         for ci, cam in enumerate(s.cameras):
-            size = (int(s.image_sizes[ci][0]), int(s.image_sizes[ci][1]))
-            uv, depth, valid = project_points(pts, s.T_cam_from_lidar[ci], s.intrinsics[ci], size, min_depth)
-            cell = zbuffer_cell(s.intrinsics[ci][0, 0])
-            vis = zbuffer_visibility(uv, depth, size, cell=cell, valid=valid) & valid
+            uv, _, _, vis = s.project(ci, min_depth)
             rows, cols = pixel_indices(uv[vis])
             m, lab = s.masks[ci][rows, cols], s.labels_general[vis]
             agree[cam] = agree.get(cam, 0) + int((m == lab).sum())
