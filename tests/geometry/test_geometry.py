@@ -95,3 +95,4 @@ def test_zbuffer_hides_points_behind_a_nearer_one():
     uv2 = np.array([[10.0, 10.0], [17.0, 10.0]])
     assert zbuffer_visibility(uv2, np.array([5.0, 20.0]), (64, 64), cell=8, dilate=1).tolist() == [True, False]
     assert zbuffer_visibility(uv2, np.array([5.0, 20.0]), (64, 64), cell=8, dilate=0).tolist() == [True, True]
+

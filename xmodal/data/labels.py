@@ -119,6 +119,7 @@ SCANNET20_NYU40_IDS: tuple[int, ...] = (
     1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 24, 28, 33, 34, 36, 39,
 )  # fmt: skip
 SCANNET20_CLASSES: tuple[str, ...] = tuple(NYU40_CLASSES[i] for i in SCANNET20_NYU40_IDS)
+NYU40_INDEX: dict[str, int] = {n: i for i, n in enumerate(NYU40_CLASSES)}
 SCANNET_IGNORE = 255
 
 #: uint8 lookup table: NYU40 id (0..40) -> ScanNet-20 id (0..19) or SCANNET_IGNORE.
@@ -127,10 +128,14 @@ NYU40_TO_SCANNET20[list(SCANNET20_NYU40_IDS)] = np.arange(20, dtype=np.uint8)
 
 
 def map_labels(labels: np.ndarray, table: np.ndarray, name: str = "labels") -> np.ndarray:
-    """Apply a lookup ``table`` to integer ``labels``; out-of-range ids raise a ValueError."""
+    """Apply a lookup ``table`` to integer ``labels``; ids outside the table raise a DataError
+    that starts with ``name`` (pass the file the labels came from)."""
+    from xmodal.errors import DataError
+
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= len(table)):
-        raise ValueError(
-            f"{name}: ids must lie in [0, {len(table) - 1}], got [{labels.min()}, {labels.max()}]"
+        raise DataError(
+            f"{name}: ids must lie in [0, {len(table) - 1}], got [{labels.min()}, {labels.max()}]; "
+            "the file is corrupt or uses another taxonomy."
         )
     return table[labels.astype(np.int64)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET20_CLASSES, SCANNET_IGNORE
+from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET20_CLASSES, SCANNET_IGNORE, map_labels
 from xmodal.data.scannet import ScanNetDataset, ScanNetScene
 from xmodal.data.scannet.prepare import load_info
 from xmodal.errors import XmodalError
@@ -64,7 +64,7 @@ def render_indoor_frame(scene: ScanNetScene, frame: int, out_dir: str | os.PathL
         annotate(overlay, f"vertices by class, depth-test visible ({int(visible.sum())})"),
     ]
     if fr.label is not None:
-        lab20 = NYU40_TO_SCANNET20[np.clip(fr.label, 0, 40)]
+        lab20 = map_labels(fr.label, NYU40_TO_SCANNET20, f"label image of {scene.name} frame {fr.frame_id}")
         tiles.append(annotate(blend(fr.image, _class_colors(lab20), 0.7), "GT label image (ScanNet-20)"))
     else:
         from PIL import Image

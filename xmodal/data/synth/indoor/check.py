@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET_IGNORE
+from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET_IGNORE, map_labels
+from xmodal.errors import XmodalError
 from xmodal.geometry.projection import pixel_indices
 
 
@@ -59,8 +60,8 @@ def label_agreement(root: str | os.PathLike, splits=("train", "val"), abs_tol: f
             a_s = n_s = 0
             for fr in sc.frames:
                 if fr.label is None:
-                    raise ValueError(f"{sc.name} frame {fr.frame_id} has no label_nyu40 image; "
-                                     "agreement needs a synthetic world.")
+                    raise XmodalError(f"{sc.name} frame {fr.frame_id} has no label_nyu40 image; "
+                                      "agreement needs a synthetic world.")
                 uv_c, _, vis = fr.project(sc.vertices, abs_tol, rel_tol)
                 idx = np.flatnonzero(vis)
                 rows, cols = pixel_indices(uv_c[vis])
@@ -68,7 +69,8 @@ def label_agreement(root: str | os.PathLike, splits=("train", "val"), abs_tol: f
                 pix40 = fr.label[rows, cols]
                 v40 = sc.labels_nyu40[idx]
                 v20 = sc.labels[idx]
-                pix20 = NYU40_TO_SCANNET20[pix40].astype(np.int64)
+                pix20 = map_labels(pix40, NYU40_TO_SCANNET20, f"label image of {sc.name} frame {fr.frame_id}")
+                pix20 = pix20.astype(np.int64)
                 for key, vert, pix, m in (("nyu40", v40, pix40, v40 > 0),
                                           ("scannet20", v20, pix20, v20 != SCANNET_IGNORE)):
                     for suffix, mm in (("", m), ("_interior", m & interior)):

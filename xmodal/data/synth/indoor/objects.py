@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xmodal.data.labels import NYU40_INDEX
 from xmodal.data.synth.indoor.shapes import Material, Mesh, Part
 
-# NYU40 ids used by the indoor world (see xmodal.data.labels.NYU40_CLASSES).
-WALL, FLOOR, CABINET, BED, CHAIR, SOFA, TABLE, DOOR, WINDOW, BOOKSHELF = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-PICTURE, COUNTER, DESK, CURTAIN, PILLOW, CEILING = 11, 12, 14, 16, 18, 22
-REFRIGERATOR, SHOWER_CURTAIN, BOX, TOILET, SINK, LAMP, BATHTUB = 24, 28, 29, 33, 34, 35, 36
-OTHERFURNITURE = 39
+# NYU40 ids used by the indoor world.
+_N = NYU40_INDEX
+WALL, FLOOR, CABINET, BED, CHAIR = _N["wall"], _N["floor"], _N["cabinet"], _N["bed"], _N["chair"]
+SOFA, TABLE, DOOR, WINDOW, BOOKSHELF = _N["sofa"], _N["table"], _N["door"], _N["window"], _N["bookshelf"]
+PICTURE, COUNTER, DESK, CURTAIN = _N["picture"], _N["counter"], _N["desk"], _N["curtain"]
+PILLOW, CEILING, REFRIGERATOR, BOX = _N["pillow"], _N["ceiling"], _N["refrigerator"], _N["box"]
+SHOWER_CURTAIN, TOILET, SINK, LAMP = _N["shower curtain"], _N["toilet"], _N["sink"], _N["lamp"]
+BATHTUB, OTHERFURNITURE = _N["bathtub"], _N["otherfurniture"]
 
 
 @dataclass
