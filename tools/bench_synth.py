@@ -47,13 +47,14 @@ def bench_driving(tmp: Path, scale: float, scenes: int, samples: int, threads: i
             "gen_rate": n / gen, "load_rate": len(ds) / load, "unit": "keyframes/s"}
 
 
-def bench_indoor(tmp: Path, scenes: int, frames: int) -> dict:
+def bench_indoor(tmp: Path, scenes: int, frames: int, threads: int) -> dict:
     from xmodal.data.scannet import ScanNetDataset
-    from xmodal.data.synth.indoor import generate_indoor_world
+    from xmodal.data.synth.indoor import IndoorConfig, generate_indoor_world
 
     root = tmp / "indoor"
     t0 = time.perf_counter()
-    generate_indoor_world(root, scenes=scenes, frames=frames, seed=0, progress=False)
+    generate_indoor_world(root, scenes=scenes, frames=frames, seed=0, progress=False,
+                          config=IndoorConfig(threads=threads))
     gen = time.perf_counter() - t0
     t0 = time.perf_counter()
     n_frames = 0
@@ -65,7 +66,7 @@ def bench_indoor(tmp: Path, scenes: int, frames: int) -> dict:
                 n_frames += 1
     load = time.perf_counter() - t0
     total = scenes * frames
-    return {"what": "synth indoor (open3d ray casting on all cores)", "items": f"{scenes} rooms x {frames} frames",
+    return {"what": "synth indoor", "items": f"{scenes} rooms x {frames} frames",
             "gen_rate": total / gen, "load_rate": n_frames / load, "unit": "frames/s"}
 
 
@@ -81,7 +82,7 @@ def main() -> None:
         k = 1 if a.quick else 5
         rows.append(bench_driving(tmp, 0.25, scenes=2, samples=2 * k, threads=a.threads))
         rows.append(bench_driving(tmp, 1.0, scenes=1, samples=k, threads=a.threads))
-        rows.append(bench_indoor(tmp, scenes=2, frames=4 * k))
+        rows.append(bench_indoor(tmp, scenes=2, frames=4 * k, threads=a.threads))
     print(f"\nthreads={a.threads}")
     print("| world | items | generate | load back (peer) | generate / load |")
     print("|---|---|---|---|---|")

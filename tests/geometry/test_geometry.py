@@ -96,3 +96,17 @@ def test_zbuffer_hides_points_behind_a_nearer_one():
     assert zbuffer_visibility(uv2, np.array([5.0, 20.0]), (64, 64), cell=8, dilate=1).tolist() == [True, False]
     assert zbuffer_visibility(uv2, np.array([5.0, 20.0]), (64, 64), cell=8, dilate=0).tolist() == [True, True]
 
+
+
+def test_yaw_helpers_agree_with_quaternions():
+    from xmodal.geometry.transforms import rot_xyz, rot_z, yaw_quaternion
+
+    yaws = np.array([-2.0, 0.3, 1.7])
+    for yaw, R, q in zip(yaws, rot_z(yaws), yaw_quaternion(yaws)):
+        np.testing.assert_allclose(R, quaternion_to_matrix(q), atol=1e-12)
+        np.testing.assert_allclose(rot_z(yaw), R)
+        np.testing.assert_allclose(rot_xyz(0.0, 0.0, yaw), R, atol=1e-12)
+    R = rot_xyz(0.1, -0.2, 0.3)
+    np.testing.assert_allclose(R, Quaternion(axis=[0, 0, 1], angle=0.3).rotation_matrix
+                               @ Quaternion(axis=[0, 1, 0], angle=-0.2).rotation_matrix
+                               @ Quaternion(axis=[1, 0, 0], angle=0.1).rotation_matrix, atol=1e-12)

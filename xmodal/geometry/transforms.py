@@ -47,6 +47,30 @@ def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
     return q if q[0] >= 0 else -q
 
 
+def rot_z(yaw) -> np.ndarray:
+    """Rotation about +z by ``yaw`` radians: [3, 3] for a scalar, [..., 3, 3] for an array."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.zeros(yaw.shape + (3, 3))
+    R[..., 0, 0], R[..., 0, 1], R[..., 1, 0], R[..., 1, 1], R[..., 2, 2] = c, -s, s, c, 1.0
+    return R
+
+
+def rot_xyz(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """[3, 3] ``Rz(yaw) @ Ry(pitch) @ Rx(roll)`` (radians; extrinsic x, then y, then z)."""
+    cr, sr, cp, sp = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch)
+    rx = np.array([[1.0, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    ry = np.array([[cp, 0, sp], [0, 1.0, 0], [-sp, 0, cp]])
+    return rot_z(yaw) @ ry @ rx
+
+
+def yaw_quaternion(yaw) -> np.ndarray:
+    """Quaternion ``(w, x, y, z)`` of a rotation by ``yaw`` about +z: [4] or [..., 4]."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    zero = np.zeros_like(yaw)
+    return np.stack([np.cos(yaw / 2), zero, zero, np.sin(yaw / 2)], -1)
+
+
 def rigid_transform(rotation: Sequence[float] | np.ndarray, translation: Sequence[float]) -> np.ndarray:
     """4x4 float64 transform from a quaternion ``(w, x, y, z)`` or a ``[3, 3]`` matrix and a
     translation ``[3]`` (metres)."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from xmodal.data.synth.driving.trajectory import EgoMotion
+from xmodal.geometry.transforms import rot_z, yaw_quaternion
 
 GRAVITY = 9.80665
 IMU_HZ, POSE_HZ = 100, 50
@@ -46,13 +47,8 @@ def _grid(t_start_us: int, t_end_us: int, hz: int) -> np.ndarray:
 
 
 def _to_ego(yaw: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate global vectors [N, 3] into the ego frame of heading ``yaw`` [N]."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1], v[:, 2]], -1)
-
-
-def _quat(yaw: np.ndarray) -> np.ndarray:
-    return np.stack([np.cos(yaw / 2), np.zeros_like(yaw), np.zeros_like(yaw), np.sin(yaw / 2)], -1)
+    """Rotate global vectors [N, 3] into the ego frame of heading ``yaw`` [N] (``R^T v``)."""
+    return np.einsum("nji,nj->ni", rot_z(yaw), v)
 
 
 def imu_messages(ego: EgoMotion, t_start_us: int, t_end_us: int, rng: np.random.Generator) -> list[dict]:
@@ -63,7 +59,7 @@ def imu_messages(ego: EgoMotion, t_start_us: int, t_end_us: int, rng: np.random.
     rate = np.zeros((len(t), 3))
     rate[:, 2] = k["yaw_rate"]
     rate += rng.normal(0.0, GYRO_NOISE, (len(t), 3))
-    q = _quat(k["yaw"])
+    q = yaw_quaternion(k["yaw"])
     return [{"linear_accel": [float(x) for x in acc[i]], "q": [float(x) for x in q[i]],
              "rotation_rate": [float(x) for x in rate[i]], "utime": int(t[i])} for i in range(len(t))]  # fmt: skip
 
@@ -73,7 +69,7 @@ def pose_messages(ego: EgoMotion, t_start_us: int, t_end_us: int) -> list[dict]:
     t = _grid(t_start_us, t_end_us, POSE_HZ)
     k = ego.kinematics(t)
     vel, acc = _to_ego(k["yaw"], k["vel"]), _to_ego(k["yaw"], k["acc"])
-    q = _quat(k["yaw"])
+    q = yaw_quaternion(k["yaw"])
     return [{"accel": [float(x) for x in acc[i]], "orientation": [float(x) for x in q[i]],
              "pos": [float(x) for x in k["pos"][i]], "rotation_rate": [0.0, 0.0, float(k["yaw_rate"][i])],
              "utime": int(t[i]), "vel": [float(x) for x in vel[i]]} for i in range(len(t))]  # fmt: skip

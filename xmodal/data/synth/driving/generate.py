@@ -46,7 +46,7 @@ from xmodal.data.synth.driving.rig import (
 from xmodal.data.synth.driving.scene import LOCATIONS, Scene, make_scene, scene_rng
 from xmodal.data.synth.driving.tables import Tables, visibility_token
 from xmodal.data.synth.driving.traffic import attribute_name
-from xmodal.data.synth.driving.trajectory import yaw_quaternion
+from xmodal.geometry.transforms import yaw_quaternion
 from xmodal.utils.atomic import staged_dir
 from xmodal.utils.validate import check_int, check_number
 
@@ -235,7 +235,7 @@ def _write_scene(
 
     def pose(t):
         k = sc.ego.kinematics(t)
-        return yaw_quaternion(float(k["yaw"])), k["pos"]
+        return yaw_quaternion(float(k["yaw"])).tolist(), k["pos"]
 
     keyframes = []  # per keyframe: sample token, instance poses, observed, LiDAR points, visible fraction
     for k in range(n_samples):
@@ -343,7 +343,7 @@ def _annotate(tables: Tables, i: int, sc: Scene, keyframes: list) -> None:
                 sample,
                 [poses.xy[c, 0], poses.xy[c, 1], poses.z[c]],
                 [w, l, h],
-                yaw_quaternion(float(poses.yaw[c])),
+                yaw_quaternion(float(poses.yaw[c])).tolist(),
                 attribute_name(inst, float(poses.speed[c])),
                 visibility_token(float(frac[c])),
                 int(npts[c]),

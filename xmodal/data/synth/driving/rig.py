@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xmodal.data.nuscenes_info import CAMERAS, LIDAR
-from xmodal.geometry import matrix_to_quaternion, pixel_rays, scale_intrinsics
+from xmodal.geometry.projection import pixel_rays, scale_intrinsics
+from xmodal.geometry.transforms import matrix_to_quaternion, rot_xyz
 
 LIDAR_CHANNEL = LIDAR
 CAMERA_CHANNELS: tuple[str, ...] = CAMERAS  # nuScenes order
@@ -65,20 +66,6 @@ LIDAR_MIN_RANGE, LIDAR_MAX_RANGE = 1.0, 100.0
 
 # OpenCV camera axes expressed in the ego frame for a camera looking along ego +x.
 _CAM_BASE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-
-
-def rot_z(yaw: float) -> np.ndarray:
-    """[3, 3] rotation about +z by ``yaw`` radians."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def rot_xyz(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """``Rz(yaw) @ Ry(pitch) @ Rx(roll)`` (radians)."""
-    cr, sr, cp, sp = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch)
-    rx = np.array([[1.0, 0, 0], [0, cr, -sr], [0, sr, cr]])
-    ry = np.array([[cp, 0, sp], [0, 1.0, 0], [-sp, 0, cp]])
-    return rot_z(yaw) @ ry @ rx
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xmodal.geometry.transforms import rot_z
+
 
 @dataclass(frozen=True)
 class RoadPath:
@@ -106,10 +108,4 @@ class EgoMotion:
     def pose(self, t_us: int) -> tuple[np.ndarray, np.ndarray]:
         """``(R_global_ego [3, 3], t_global_ego [3])`` at ``t_us``."""
         k = self.kinematics(t_us)
-        c, s = np.cos(float(k["yaw"])), np.sin(float(k["yaw"]))
-        return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), np.asarray(k["pos"], dtype=np.float64)
-
-
-def yaw_quaternion(yaw) -> list[float]:
-    """Quaternion (w, x, y, z) of a rotation by ``yaw`` about +z."""
-    return [float(np.cos(yaw / 2)), 0.0, 0.0, float(np.sin(yaw / 2))]
+        return rot_z(float(k["yaw"])), np.asarray(k["pos"], dtype=np.float64)

@@ -22,11 +22,12 @@ import numpy as np
 from xmodal.geometry import pixel_rays
 
 
-def raycasting_scene(vertices: np.ndarray, faces: np.ndarray):
-    """An open3d ``RaycastingScene`` holding one triangle mesh (float32 / uint32 copies)."""
+def raycasting_scene(vertices: np.ndarray, faces: np.ndarray, threads: int = 0):
+    """An open3d ``RaycastingScene`` holding one triangle mesh (float32 / uint32 copies);
+    ``threads`` ray-casting threads (0 = all cores; results do not depend on it)."""
     import open3d as o3d
 
-    scene = o3d.t.geometry.RaycastingScene()
+    scene = o3d.t.geometry.RaycastingScene(nthreads=threads)
     scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices, np.float32)),
                         o3d.core.Tensor(np.ascontiguousarray(faces, np.uint32)))
     return scene
@@ -51,8 +52,9 @@ class RenderedFrame:
 class Renderer:
     """Renders frames of one scene mesh (world frame, metres)."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, face_labels: np.ndarray):
-        self.scene = raycasting_scene(vertices, faces)
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, face_labels: np.ndarray,
+                 threads: int = 0):
+        self.scene = raycasting_scene(vertices, faces, threads)
         self.faces = np.asarray(faces, np.int64)
         self.colors = np.asarray(colors, np.float32)  # [N, 3] 0..255
         self.face_labels = np.asarray(face_labels).astype(np.uint8)

@@ -116,8 +116,9 @@ def assemble(room: Room, edge: float) -> SceneMesh:
     return SceneMesh(verts[used], faces, colors, nyu40[used], inst[used], names)
 
 
-def bake_lighting(mesh: SceneMesh, albedo: np.ndarray, lights: np.ndarray, ambient: float = 0.4, bounce: float = 0.8, intensity: float = 0.75, falloff: float = 2.8,
-                  light_radius: float = 0.25, samples: int = 4) -> np.ndarray:
+def bake_lighting(mesh: SceneMesh, albedo: np.ndarray, lights: np.ndarray, ambient: float = 0.4,
+                  bounce: float = 0.8, intensity: float = 0.75, falloff: float = 2.8,
+                  light_radius: float = 0.25, samples: int = 4, threads: int = 0) -> np.ndarray:
     """[N, 3] uint8 lit colours.
 
     ``albedo * (ambient * (1 + bounce * max(0, -n_z)) + sum_l I |cos(theta_l)| vis_l / (1 + (d_l / falloff)^2))``
@@ -131,7 +132,7 @@ def bake_lighting(mesh: SceneMesh, albedo: np.ndarray, lights: np.ndarray, ambie
 
     from xmodal.data.synth.indoor.render import raycasting_scene
 
-    scene = raycasting_scene(mesh.vertices, mesh.faces)
+    scene = raycasting_scene(mesh.vertices, mesh.faces, threads)
     v = mesh.vertices
     n = _mesh_normals(mesh)
     light = np.zeros(len(v))
@@ -164,9 +165,10 @@ def _mesh_normals(mesh: SceneMesh) -> np.ndarray:
     return vertex_normals(Mesh(mesh.vertices, mesh.faces))
 
 
-def build_scene_mesh(room: Room, edge: float) -> SceneMesh:
-    """Assembled, carved and lit mesh of ``room`` (room frame); ``edge``: longest wall / floor edge."""
+def build_scene_mesh(room: Room, edge: float, threads: int = 0) -> SceneMesh:
+    """Assembled, carved and lit mesh of ``room`` (room frame); ``edge``: longest wall / floor edge;
+    ``threads``: ray-casting threads (0 = all cores)."""
     mesh = assemble(room, edge)
     albedo = mesh.colors.astype(np.float64) / 255.0
-    mesh.colors = bake_lighting(mesh, albedo, room.lights)
+    mesh.colors = bake_lighting(mesh, albedo, room.lights, threads=threads)
     return mesh

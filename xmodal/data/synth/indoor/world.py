@@ -45,6 +45,7 @@ class IndoorConfig:
     depth_noise: bool = True
     val_fraction: float = 0.25  # last scenes go to scannetv2_val.txt
     world_transform: bool = True  # random yaw / shift of the scan frame, undone by axisAlignment
+    threads: int = 0  # open3d ray-casting threads (0 = all cores); output does not depend on it
 
     def __post_init__(self) -> None:
         check_number("IndoorConfig.color_scale", self.color_scale, 0.05, 2.0)
@@ -52,6 +53,7 @@ class IndoorConfig:
         check_number("IndoorConfig.edge", self.edge, 0.005, 0.5, " metres")
         check_int("IndoorConfig.jpeg_quality", self.jpeg_quality, 1, 100)
         check_number("IndoorConfig.val_fraction", self.val_fraction, 0.0, 1.0)
+        check_int("IndoorConfig.threads", self.threads, 0, 1024)
 
 
 def scaled_camera(K: np.ndarray, size: tuple[int, int], scale: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -88,7 +90,7 @@ def generate_scene(scene_dir: Path, index: int, seed: int, n_frames: int, cfg: I
     kind = ROOM_TYPES[index % len(ROOM_TYPES)]
     name = scene_name(index)
     room = build_room(rng, kind, cfg.edge)
-    mesh = build_scene_mesh(room, cfg.edge)
+    mesh = build_scene_mesh(room, cfg.edge, cfg.threads)
     poses_room = scan_trajectory(room.size, n_frames, rng)
     T = _world_transform(rng, cfg.world_transform)
     verts = mesh.vertices @ T[:3, :3].T + T[:3, 3]
@@ -101,7 +103,7 @@ def generate_scene(scene_dir: Path, index: int, seed: int, n_frames: int, cfg: I
     writer.write_intrinsics(scene_dir, K_c, K_d)
     writer.write_scene_meta(scene_dir, name, invert_transform(T), K_c, K_d, size_c, size_d, n_frames,
                             SCENE_TYPE_NAMES[kind])
-    renderer = Renderer(verts, mesh.faces, mesh.colors, mesh.face_nyu40)
+    renderer = Renderer(verts, mesh.faces, mesh.colors, mesh.face_nyu40, cfg.threads)
     views = np.zeros(len(mesh.names), np.int64)
     for k in range(n_frames):
         depth = renderer.depth(K_d, poses[k], size_d, rng, cfg.depth_noise)
