@@ -14,7 +14,6 @@ import numpy as np
 
 from xmodal.data.labels import NYU40_TO_SCANNET20, SCANNET20_CLASSES, SCANNET_IGNORE, map_labels
 from xmodal.data.scannet import ScanNetDataset, ScanNetScene
-from xmodal.data.scannet.prepare import load_info
 from xmodal.errors import XmodalError
 from xmodal.visualization.draw import annotate, blend, grid, legend, save_png, splat_points, value_colors
 
@@ -41,13 +40,10 @@ def render_indoor_sample(
 ) -> list[Path]:
     """Write ``frame_projection.png`` for scene ``index`` (over all splits of the info file);
     ``root`` overrides the ScanNet root recorded in the info file."""
-    splits = load_info(info)["splits"]
-    datasets = [ScanNetDataset(info, split=s, root=root) for s in splits]
-    scenes = [(ds, i) for ds in datasets for i in range(len(ds))]
-    if not 0 <= index < len(scenes):
-        raise XmodalError(f"--index {index} is out of range: '{info}' lists {len(scenes)} scenes.")
-    ds, i = scenes[index]
-    return render_indoor_frame(ds[i], frame, out_dir)
+    ds = ScanNetDataset(info, split="all", root=root)
+    if not 0 <= index < len(ds):
+        raise XmodalError(f"--index {index} is out of range: '{info}' lists {len(ds)} scenes.")
+    return render_indoor_frame(ds[index], frame, out_dir)
 
 
 def render_indoor_frame(scene: ScanNetScene, frame: int, out_dir: str | os.PathLike) -> list[Path]:

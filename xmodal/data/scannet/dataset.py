@@ -146,7 +146,7 @@ class ScanNetDataset:
     Args:
         root_or_info: info file written by ``xmodal prepare scannet`` (schema checked), or a
             ScanNet root folder (indexed in memory at construction).
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"``, ``"val"``, ``"test"``, or ``"all"`` (every split of the info file).
         frame_stride: keep every ``frame_stride``-th valid frame (ScanNet records at 30 Hz;
             OpenScene-style pipelines use 20).
         max_frames: keep at most this many frames per scene (after the stride).
@@ -166,12 +166,12 @@ class ScanNetDataset:
     ) -> None:
         src = Path(root_or_info)
         if src.is_dir():
-            info = build_info(src, split, progress=False, check_mesh=False)
+            info = build_info(src, ("train", "val") if split == "all" else split, progress=False, check_mesh=False)
             self.info_path = f"(in-memory index of {src})"
         else:
             info = load_info(src)
             self.info_path = str(src)
-            if split not in info["splits"]:
+            if split != "all" and split not in info["splits"]:
                 raise DataError(f"info file {where(src)} covers splits {info['splits']}, not "
                                 f"{split!r}; re-create it with `{prepare_command(info['root'], src, [*info['splits'], split])}`.")
         self.root = Path(root) if root is not None else Path(info["root"])
@@ -180,7 +180,7 @@ class ScanNetDataset:
                             "exist; pass root=... or re-run `xmodal prepare scannet`.")
         self._fix = prepare_command(self.root, src if src.is_file() else "<info.json>")
         self.split = split
-        self.scenes: list[dict[str, Any]] = [s for s in info["scenes"] if s["split"] == split]
+        self.scenes: list[dict[str, Any]] = [s for s in info["scenes"] if split in ("all", s["split"])]
         self.frame_stride = frame_stride
         self.max_frames = max_frames
         self.with_label_images = with_label_images
@@ -225,7 +225,7 @@ class ScanNetDatasetConfig:
 
     info_file: str | None = None  # written by `xmodal prepare scannet`; or give only `root`
     root: str | None = None  # ScanNet root; overrides the one recorded in the info file
-    split: Literal["train", "val", "test"] = "train"
+    split: Literal["train", "val", "test", "all"] = "train"
     frame_stride: int = 1
     max_frames: int | None = None
     with_label_images: bool = True

@@ -31,14 +31,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from xmodal.data.nuscenes_info import semantic_mask_path
+from xmodal.data.nuscenes_info import CAMERAS, LIDAR, semantic_mask_path
 from xmodal.data.synth.driving import canbus
 from xmodal.data.synth.driving.render import Renderer
 from xmodal.data.synth.driving.rig import (
-    CAMERA_CHANNELS,
     CAMERA_PERIOD_US,
     CAMERA_SWEEPS_PER_KEYFRAME,
-    LIDAR_CHANNEL,
     LIDAR_PERIOD_US,
     LIDAR_SWEEPS_PER_KEYFRAME,
     LidarSpec,
@@ -155,7 +153,7 @@ def generate_driving_world(
     _validate(scenes, samples, image_scale, seed)
     version, names = scene_names(scenes)
     start = time.perf_counter()
-    channels = [(LIDAR_CHANNEL, "lidar")] + [(c, "camera") for c in CAMERA_CHANNELS]
+    channels = [(LIDAR, "lidar")] + [(c, "camera") for c in CAMERAS]
     with staged_dir(out, force, marker="xmodal_synth.json") as root:
         tables = Tables(seed, channels)
         bar = tqdm(total=scenes * samples, desc="synth driving", unit="sample", disable=not progress)
@@ -219,12 +217,12 @@ def _write_scene(
     map_rel = f"maps/{tables.token('map', i)}.png"
     _write_map(root, map_rel, sc)
     log_token = tables.add_log(i, sc.logfile, LOCATIONS[sc.location][0], sc.date, sc.location, map_rel)
-    calib = {LIDAR_CHANNEL: tables.add_calibrated_sensor(i, LIDAR_CHANNEL, sc.rig.lidar.record())}
+    calib = {LIDAR: tables.add_calibrated_sensor(i, LIDAR, sc.rig.lidar.record())}
     for cam in sc.rig.cameras:
         calib[cam.channel] = tables.add_calibrated_sensor(i, cam.channel, cam.record())
     for folder in ["samples", "sweeps", "semantic"]:
-        for ch in [LIDAR_CHANNEL] + [c.channel for c in sc.rig.cameras]:
-            if folder != "semantic" or ch != LIDAR_CHANNEL:
+        for ch in [LIDAR] + [c.channel for c in sc.rig.cameras]:
+            if folder != "semantic" or ch != LIDAR:
                 (root / folder / ch).mkdir(parents=True, exist_ok=True)
     (root / "lidarseg" / version).mkdir(parents=True, exist_ok=True)
     dl, rings = LidarSpec.ray_directions()
@@ -248,11 +246,11 @@ def _write_scene(
             R, tr = sc.ego.pose(t)
             pts, labels, inst = rend.lidar_sweep(sc.rig.lidar, dl, rings, R, tr, t, rng)
             key = j == kf
-            rel = f"{'samples' if key else 'sweeps'}/{LIDAR_CHANNEL}/{sc.logfile}__{LIDAR_CHANNEL}__{t}.pcd.bin"
+            rel = f"{'samples' if key else 'sweeps'}/{LIDAR}/{sc.logfile}__{LIDAR}__{t}.pcd.bin"
             pts.tofile(root / rel)
             q, p = pose(t)
             sd = tables.add_sample_data(
-                i, LIDAR_CHANNEL, sample, calib[LIDAR_CHANNEL], t, rel, key, rotation=q, translation=p
+                i, LIDAR, sample, calib[LIDAR], t, rel, key, rotation=q, translation=p
             )
             if key:
                 seg = f"lidarseg/{version}/{sd}_lidarseg.bin"

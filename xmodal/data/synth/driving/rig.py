@@ -21,12 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xmodal.data.nuscenes_info import CAMERAS, LIDAR
+from xmodal.data.nuscenes_info import CAMERAS
 from xmodal.geometry.projection import pixel_rays, scale_intrinsics
 from xmodal.geometry.transforms import matrix_to_quaternion, rot_xyz
 
-LIDAR_CHANNEL = LIDAR
-CAMERA_CHANNELS: tuple[str, ...] = CAMERAS  # nuScenes order
 FULL_WIDTH, FULL_HEIGHT = 1600, 900
 
 LIDAR_HZ = 20
@@ -142,7 +140,7 @@ def make_rig(rng: np.random.Generator, image_scale: float) -> Rig:
     width, height = image_size(image_scale)
     sx, sy = width / FULL_WIDTH, height / FULL_HEIGHT
     cams = []
-    for channel in CAMERA_CHANNELS:
+    for channel in CAMERAS:
         yaw, t, f, cx, cy = _CAMERAS[channel]
         roll, pitch, dyaw = rng.normal(0.0, np.deg2rad(0.3), 3)
         R = rot_xyz(roll, pitch, np.deg2rad(yaw) + dyaw) @ _CAM_BASE

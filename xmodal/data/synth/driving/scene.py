@@ -38,10 +38,6 @@ class Scene:
     lighting: Lighting
     description: str
 
-    @property
-    def t_end_us(self) -> int:
-        """Timestamp of the last LiDAR sweep (= last keyframe) before jitter."""
-        return self.t0_us + (self.n_samples * LIDAR_SWEEPS_PER_KEYFRAME - 1) * LIDAR_PERIOD_US
 
 
 def scene_rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -104,7 +100,7 @@ def make_scene(seed: int, index: int, name: str, n_samples: int, image_scale: fl
         phi=float(rng.uniform(0, 2 * np.pi)),
     )
     ego = EgoMotion(path=path, **ego_args)
-    t_end = t0_us + (n_samples * LIDAR_SWEEPS_PER_KEYFRAME - 1) * LIDAR_PERIOD_US
+    t_end = t0_us + (n_samples * LIDAR_SWEEPS_PER_KEYFRAME - 1) * LIDAR_PERIOD_US  # last keyframe
     u_range = (float(ego.u(t0_us - 2_000_000)) - 110.0, float(ego.u(t_end + 2_000_000)) + 130.0)
     uu = np.linspace(*u_range, 64)
     pts = np.concatenate([path.point(uu, np.full_like(uu, s)) for s in (-90.0, 90.0)])
