@@ -220,3 +220,32 @@ def test_csr_backend_on_cuda(reduce):
     out, _ = segment_reduce(x, segs, reduce, backend="csr")
     want, _ = segment_reduce(x.detach().cpu(), segs.to("cpu"), reduce, backend="reference")
     torch.testing.assert_close(out.cpu(), want, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- channels-first maps
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_channels_first_matches_rows(reduce, dtype):
+    b, c, h, w, k = 3, 5, 7, 9, 40  # segments span images (ids are not per-image disjoint)
+    segs = Segments.from_ids(_ids(b * h * w, k, empty=2), k)
+    x = torch.randn(b, c, h, w).to(dtype).requires_grad_(True)
+    g = torch.randn(k, c).to(dtype)
+    out = segment_reduce(x, segs, reduce, "csr", channels_first=True)[0]
+    out.backward(g)
+    rows = x.detach().permute(0, 2, 3, 1).reshape(-1, c).requires_grad_(True)
+    want = segment_reduce(rows, segs, reduce, "reference")[0]
+    want.backward(g)
+    tol = 1e-2 if dtype == torch.bfloat16 else 1e-6
+    torch.testing.assert_close(out, want, rtol=tol, atol=tol)
+    torch.testing.assert_close(x.grad, rows.grad.view(b, h, w, c).permute(0, 3, 1, 2), rtol=tol, atol=tol)
+    torch.testing.assert_close(segment_reduce(x, segs, reduce, "reference", channels_first=True)[0], want)
+
+
+def test_channels_first_gradcheck_and_errors():
+    segs = Segments.from_ids(_ids(2 * 12, 6, empty=1), 6)
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: segment_mean(t, segs, channels_first=True), (x,))
+    with pytest.raises(ValueError, match="2 x 12 = 24 pixels"):
+        segment_mean(torch.randn(2, 3, 3, 4), Segments.from_ids(torch.zeros(20, dtype=torch.long)), channels_first=True)
+    with pytest.raises(ValueError, match="sum and mean"):
+        segment_reduce(torch.randn(2, 3, 3, 4), segs, "max", channels_first=True)

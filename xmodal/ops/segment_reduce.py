@@ -194,17 +194,77 @@ class _SegmentReduce(torch.autograd.Function):
         return grad, None, None, None
 
 
+class _SegmentReduceChannelsFirst(torch.autograd.Function):
+    """Sum / mean of a channels-first map ``x`` [B, C, P] whose rows are the B*P pixels in
+    (image, pixel) order, without the [B*P, C] transposed copy: per image, an ``index_add_``
+    along the pixel axis into a [C, K] accumulator; backward is a per-image ``index_select``
+    written straight into the gradient's [B, C, P] layout."""
+
+    @staticmethod
+    def forward(ctx, x, segs, reduce):
+        b, c, p = x.shape
+        acc = _acc_dtype(x.dtype)
+        out_t = torch.zeros((c, segs.num_segments), dtype=acc, device=x.device)
+        ids = segs.ids.view(b, p) if b * p else segs.ids.view(b, 0)
+        for i in range(b):
+            out_t.index_add_(1, ids[i], x[i].to(acc))
+        if reduce == "mean":
+            out_t.mul_(segs.inv_counts(acc))
+        ctx.segs, ctx.reduce, ctx.shape, ctx.x_dtype = segs, reduce, (b, c, p), x.dtype
+        return out_t.t().contiguous().to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        b, c, p = ctx.shape
+        segs, acc = ctx.segs, _acc_dtype(ctx.x_dtype)
+        gs = g.to(acc) * segs.inv_counts(acc)[:, None] if ctx.reduce == "mean" else g
+        gs_t = gs.t().to(ctx.x_dtype).contiguous()  # [C, K]
+        grad = torch.empty((b, c, p), dtype=ctx.x_dtype, device=g.device)
+        ids = segs.ids.view(b, p) if b * p else segs.ids.view(b, 0)
+        for i in range(b):
+            torch.index_select(gs_t, 1, ids[i], out=grad[i])
+        return grad, None, None
+
+
+def _channels_first(x: torch.Tensor, segs: Segments, reduce: str, backend: str, fn: str) -> torch.Tensor:
+    if not isinstance(segs, Segments):
+        raise ValueError(f"{fn}: segs must be an xmodal.ops.Segments, got {type(segs).__name__}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.dtype.is_floating_point:
+        raise ValueError(f"{fn}: with channels_first=True, x must be a float tensor [B, C, *spatial]")
+    if reduce == "max":
+        raise ValueError(f"{fn}: channels_first=True supports sum and mean; permute to [N, C] for max")
+    b, c = x.shape[:2]
+    x3 = x.reshape(b, c, -1)
+    if b * x3.shape[2] != segs.num_rows:
+        raise ValueError(
+            f"{fn}: x has {b} x {x3.shape[2]} = {b * x3.shape[2]} pixels but the segment index covers "
+            f"{segs.num_rows} rows (ids must be the flattened [B, *spatial] map)"
+        )
+    if x.device != segs.device:
+        raise ValueError(f"{fn}: x is on {x.device} but segs on {segs.device}; move one with segs.to(x.device)")
+    backend = _resolve_backend(backend, x3, fn)
+    if backend == "reference":
+        return _reference(x3.permute(0, 2, 1).reshape(-1, c), segs, reduce)[0]
+    return _SegmentReduceChannelsFirst.apply(x3, segs, reduce)
+
+
 def segment_reduce(
-    x: torch.Tensor, segs: Segments, reduce: str, backend: str = "auto"
+    x: torch.Tensor, segs: Segments, reduce: str, backend: str = "auto", *, channels_first: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Pool ``x`` [N, C] or [N] into ``segs.num_segments`` segments.
 
     Returns ``(out, arg)``: ``out`` [K, C] (or [K]) in ``x.dtype``; ``arg`` the int64 argmax rows
     for ``reduce="max"`` (-1 for empty segments), else None.
+
+    ``channels_first=True`` takes an image-like ``x`` [B, C, *spatial] (e.g. [B, C, H, W] pixel
+    features) whose rows are its B * H * W pixels in (b, h, w) order, as ``ids.view(B, H, W)``
+    would lay them out; sum and mean only. It avoids the [B*H*W, C] transposed copy.
     """
     fn = f"segment_{reduce}" if reduce in REDUCTIONS else "segment_reduce"
     if reduce not in REDUCTIONS:
         raise ValueError(f"segment_reduce: unknown reduce {reduce!r}; choose one of {', '.join(REDUCTIONS)}")
+    if channels_first:
+        return _channels_first(x, segs, reduce, backend, fn), None
     _check(x, segs, fn)
     squeeze = x.dim() == 1
     x2 = x[:, None] if squeeze else x
@@ -219,14 +279,16 @@ def segment_reduce(
     return out, arg
 
 
-def segment_sum(x: torch.Tensor, segs: Segments, backend: str = "auto") -> torch.Tensor:
-    """[K, C] per-segment sum of ``x`` [N, C] (0 for empty segments). See module docstring."""
-    return segment_reduce(x, segs, "sum", backend)[0]
+def segment_sum(x: torch.Tensor, segs: Segments, backend: str = "auto", *, channels_first: bool = False) -> torch.Tensor:
+    """[K, C] per-segment sum of ``x`` [N, C] (or [B, C, *spatial] with ``channels_first``; 0 for
+    empty segments). See :func:`segment_reduce`."""
+    return segment_reduce(x, segs, "sum", backend, channels_first=channels_first)[0]
 
 
-def segment_mean(x: torch.Tensor, segs: Segments, backend: str = "auto") -> torch.Tensor:
-    """[K, C] per-segment mean of ``x`` [N, C] (0 for empty segments). See module docstring."""
-    return segment_reduce(x, segs, "mean", backend)[0]
+def segment_mean(x: torch.Tensor, segs: Segments, backend: str = "auto", *, channels_first: bool = False) -> torch.Tensor:
+    """[K, C] per-segment mean of ``x`` [N, C] (or [B, C, *spatial] with ``channels_first``; 0 for
+    empty segments). See :func:`segment_reduce`."""
+    return segment_reduce(x, segs, "mean", backend, channels_first=channels_first)[0]
 
 
 def segment_max(x: torch.Tensor, segs: Segments, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,89 @@
+"""InfoNCE over paired embeddings (SLidR's superpixel-to-superpoint contrastive loss).
+
+With ``k`` [S, C] (e.g. point features mean-pooled per superpixel) and ``q`` [S, C] (the pixel
+features pooled over the same superpixels), row ``s`` of each being a positive pair::
+
+    L(k, q) = -(1 / S) * sum_s log( exp(k_s . q_s / tau) / sum_{s'} exp(k_s . q_{s'} / tau) )
+
+one direction (k -> q), as in SLidR (``pretrain/criterion.py``: ``mm`` + ``CrossEntropyLoss``,
+tau = 0.07). ``symmetric=True`` gives ``(L(k, q) + L(q, k)) / 2``. Features are used as given (SLidR
+does not re-normalise pooled vectors).
+
+:func:`info_nce` never stores the S x S logits: the forward keeps one log-sum-exp per row, the
+backward recomputes the logits chunk by chunk (the Inf-CL / flash-attention scheme), so memory is
+O(chunk * S) instead of ~3 S^2 floats under autograd. :func:`info_nce_reference` is the plain
+version it is tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["info_nce", "info_nce_reference"]
+
+
+def _check(k: torch.Tensor, q: torch.Tensor, temperature: float) -> None:
+    if k.dim() != 2 or q.dim() != 2 or k.shape != q.shape:
+        raise ValueError(f"info_nce: k and q must both be [S, C] with the same shape, got {tuple(k.shape)} and {tuple(q.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
+
+
+def info_nce_reference(k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False) -> torch.Tensor:
+    """Scalar loss as SLidR computes it: ``cross_entropy(k @ q.T / tau, arange(S))``."""
+    _check(k, q, temperature)
+    logits = k @ q.t() / temperature
+    target = torch.arange(k.shape[0], device=k.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
+    return loss
+
+
+class _ChunkedInfoNCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, k, q, temperature, chunk):
+        s = k.shape[0]
+        lse = torch.empty(s, dtype=torch.float32 if k.dtype != torch.float64 else torch.float64, device=k.device)
+        for i in range(0, s, chunk):
+            logits = (k[i : i + chunk] @ q.t()).to(lse.dtype) / temperature
+            lse[i : i + chunk] = torch.logsumexp(logits, 1)
+        pos = (k.to(lse.dtype) * q.to(lse.dtype)).sum(1) / temperature
+        ctx.save_for_backward(k, q, lse)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        return (lse - pos).mean().to(k.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        k, q, lse = ctx.saved_tensors
+        tau, chunk, s = ctx.temperature, ctx.chunk, k.shape[0]
+        dk = torch.empty_like(k) if ctx.needs_input_grad[0] else None
+        dq = torch.zeros(q.shape, dtype=lse.dtype, device=q.device) if ctx.needs_input_grad[1] else None
+        scale = g.to(lse.dtype) / (s * tau)
+        for i in range(0, s, chunk):
+            kc = k[i : i + chunk]
+            # d L / d logits = (softmax - onehot) / S; logits = k q^T / tau
+            p = torch.exp((kc @ q.t()).to(lse.dtype) / tau - lse[i : i + chunk, None])
+            rows = torch.arange(p.shape[0], device=p.device)
+            p[rows, rows + i] -= 1.0
+            p *= scale
+            if dk is not None:
+                dk[i : i + chunk] = (p.to(q.dtype) @ q).to(k.dtype)
+            if dq is not None:
+                dq += p.t() @ kc.to(lse.dtype)
+        return dk, (dq.to(q.dtype) if dq is not None else None), None, None
+
+
+def info_nce(
+    k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False, chunk_size: int = 1024
+) -> torch.Tensor:
+    """Scalar InfoNCE of rows ``k`` [S, C] against ``q`` [S, C] (positives on the diagonal);
+    see the module docstring. Memory O(chunk_size * S); half inputs accumulate in fp32."""
+    _check(k, q, temperature)
+    if chunk_size < 1:
+        raise ValueError(f"info_nce: chunk_size must be >= 1, got {chunk_size}")
+    loss = _ChunkedInfoNCE.apply(k, q, float(temperature), int(chunk_size))
+    if symmetric:
+        loss = 0.5 * (loss + _ChunkedInfoNCE.apply(q, k, float(temperature), int(chunk_size)))
+    return loss
