@@ -13,7 +13,9 @@ Layout (CSR over the rows sorted by segment, stable)::
     offsets  [K+1]  int64  CSR row pointer, offsets[0] = 0, offsets[K] = N
     counts   [K]    int64  rows per segment (0 for an empty segment)
 
-Empty segments are allowed (``counts == 0``): pooling gives 0 there.
+Empty segments are allowed (``counts == 0``): pooling gives 0 there. ``ids`` and ``counts`` are
+built eagerly; the sort (``perm``, ``offsets``) on first use, so consumers that only scatter by id
+(channels-first image pooling) never pay for it.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ class Segments:
     """
 
     ids: torch.Tensor
-    perm: torch.Tensor
-    offsets: torch.Tensor
     counts: torch.Tensor
     num_segments: int
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -77,15 +77,10 @@ class Segments:
                 )
         if num_segments < 0:
             raise ValueError(f"Segments.from_ids: num_segments must be >= 0, got {num_segments}")
-        sorted_ids, perm = torch.sort(ids, stable=True)
         counts = torch.bincount(ids, minlength=num_segments)
         if counts.numel() > num_segments:  # only possible with check=False and bad ids
             raise ValueError(f"Segments.from_ids: ids has segment id >= num_segments={num_segments}")
-        offsets = torch.zeros(num_segments + 1, dtype=torch.long, device=ids.device)
-        torch.cumsum(counts, 0, out=offsets[1:])
-        seg = cls(ids=ids, perm=perm, offsets=offsets, counts=counts, num_segments=int(num_segments))
-        seg._cache["sorted_ids"] = sorted_ids
-        return seg
+        return cls(ids=ids, counts=counts, num_segments=int(num_segments))
 
     @classmethod
     def from_offsets(cls, offsets: torch.Tensor) -> Segments:
@@ -101,8 +96,8 @@ class Segments:
         n = int(offsets[-1]) if k else 0
         ids = torch.repeat_interleave(torch.arange(k, device=offsets.device), counts, output_size=n)
         perm = torch.arange(n, device=offsets.device)
-        seg = cls(ids=ids, perm=perm, offsets=offsets, counts=counts, num_segments=k)
-        seg._cache["sorted_ids"] = ids
+        seg = cls(ids=ids, counts=counts, num_segments=k)
+        seg._cache.update(perm=perm, offsets=offsets, sorted_ids=ids)
         return seg
 
     # ------------------------------------------------------------------ properties
@@ -115,11 +110,31 @@ class Segments:
     def device(self) -> torch.device:
         return self.ids.device
 
+    def _sort(self) -> None:
+        sorted_ids, perm = torch.sort(self.ids, stable=True)
+        offsets = torch.zeros(self.num_segments + 1, dtype=torch.long, device=self.ids.device)
+        torch.cumsum(self.counts, 0, out=offsets[1:])
+        self._cache.update(perm=perm, offsets=offsets, sorted_ids=sorted_ids)
+
+    @property
+    def perm(self) -> torch.Tensor:
+        """[N] int64 rows sorted by segment (stable). Computed on first use (one sort), then kept."""
+        if "perm" not in self._cache:
+            self._sort()
+        return self._cache["perm"]
+
+    @property
+    def offsets(self) -> torch.Tensor:
+        """[K+1] int64 CSR row pointer into :attr:`perm`."""
+        if "offsets" not in self._cache:
+            self._sort()
+        return self._cache["offsets"]
+
     @property
     def sorted_ids(self) -> torch.Tensor:
         """[N] ``ids[perm]`` (non-decreasing)."""
         if "sorted_ids" not in self._cache:
-            self._cache["sorted_ids"] = self.ids[self.perm]
+            self._sort()
         return self._cache["sorted_ids"]
 
     def __len__(self) -> int:
@@ -159,10 +174,8 @@ class Segments:
         device = torch.device(device)
         if self.ids.device == device:
             return self
-        seg = Segments(
-            ids=self.ids.to(device), perm=self.perm.to(device), offsets=self.offsets.to(device),
-            counts=self.counts.to(device), num_segments=self.num_segments,
-        )
-        if "sorted_ids" in self._cache:
-            seg._cache["sorted_ids"] = self._cache["sorted_ids"].to(device)
+        seg = Segments(ids=self.ids.to(device), counts=self.counts.to(device), num_segments=self.num_segments)
+        for key in ("perm", "offsets", "sorted_ids"):
+            if key in self._cache:
+                seg._cache[key] = self._cache[key].to(device)
         return seg
