@@ -1,0 +1,1 @@
+"""Benchmarks against peers (``xmodal bench ...``); numbers and commands in docs/benchmarks.md."""

@@ -1,0 +1,249 @@
+"""``xmodal bench ops``: every hot op against its peers on the same inputs, as ratios.
+
+Each case returns rows ``{case, impl, peer, ms, peer_ms, speedup, threads, device, ...}``;
+``speedup = peer_ms / ms`` (> 1: ours is faster). CPU cases run once per thread count; CUDA rows
+are added when a GPU is present. Sizes are the issue's (``quick=True`` shrinks everything for the
+tests, where only the plumbing is checked, never the numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from xmodal.bench.harness import peak_memory, time_interleaved
+from xmodal.losses.info_nce import info_nce, info_nce_reference
+from xmodal.ops import Segments, segment_max, segment_mean
+
+__all__ = ["CASES", "run_ops_benchmark", "slidr_superpixel_loss", "pyg_scatter_mean"]
+
+
+# ----------------------------------------------------------------------------- peers
+def pyg_scatter_mean(x: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
+    """What PyTorch Geometric's ``utils.scatter(reduce='mean')`` does: ``scatter_add_`` of the
+    features and of ones, clamp, divide (torch's native scatter path)."""
+    n, c = x.shape
+    out = x.new_zeros((k, c)).scatter_add_(0, ids[:, None].expand(n, c), x)
+    count = x.new_zeros(k).scatter_add_(0, ids, x.new_ones(n)).clamp(min=1)
+    return out / count[:, None]
+
+
+def index_add_mean(x: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
+    out = x.new_zeros((k, x.shape[1])).index_add_(0, ids, x)
+    return out / torch.bincount(ids, minlength=k).clamp(min=1).to(x.dtype)[:, None]
+
+
+def onehot_sparse_mean(x: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
+    """SLidR's pooling: a (K x N) COO one-hot matrix times the features, divided by its row sums."""
+    n = x.shape[0]
+    with torch.no_grad():
+        one_hot = torch.sparse_coo_tensor(torch.stack((ids, torch.arange(n, device=x.device))), torch.ones(n, device=x.device), (k, n))
+    out = one_hot @ x
+    return out / (torch.sparse.sum(one_hot, 1).to_dense()[:, None] + 1e-6)
+
+
+def _torch_scatter():
+    try:
+        import torch_scatter  # noqa: F401
+
+        return torch_scatter
+    except Exception:
+        return None
+
+
+def slidr_superpixel_loss(point_feats, image_feats, pair_points, pair_pixels, superpixels, superpixel_size, tau=0.07):
+    """SLidR's superpixel loss (``loss_superpixels_average``), re-implemented from its
+    description: superpixel ids offset by ``image index x superpixel_size``; COO one-hot matrices
+    (segments x pairs, segments x pixels) multiplied with the gathered point features and the
+    [B*H*W, C] pixel features, divided by the counts; empty superpoints masked; InfoNCE."""
+    b = superpixels.shape[0]
+    dev = point_feats.device
+    sp = superpixels + torch.arange(b, device=dev)[:, None, None] * superpixel_size
+    k = b * superpixel_size
+    sp_pairs = sp[pair_pixels[:, 0], pair_pixels[:, 1], pair_pixels[:, 2]]
+    m, p = pair_points.numel(), sp.numel()
+    with torch.no_grad():
+        one_hot_p = torch.sparse_coo_tensor(torch.stack((sp_pairs, torch.arange(m, device=dev))), torch.ones(m, device=dev), (k, m))
+        one_hot_i = torch.sparse_coo_tensor(torch.stack((sp.flatten(), torch.arange(p, device=dev))), torch.ones(p, device=dev), (k, p))
+    kp = one_hot_p @ point_feats[pair_points]
+    kp = kp / (torch.sparse.sum(one_hot_p, 1).to_dense()[:, None] + 1e-6)
+    q = one_hot_i @ image_feats.permute(0, 2, 3, 1).flatten(0, 2)
+    q = q / (torch.sparse.sum(one_hot_i, 1).to_dense()[:, None] + 1e-6)
+    mask = torch.where(kp[:, 0] != 0)
+    return info_nce_reference(kp[mask], q[mask], tau)
+
+
+def xmodal_superpixel_loss(point_feats, image_feats, pair_points, pair_segments, pixel_segments, tau=0.07):
+    """The same loss with xmodal's ops: :class:`Segments` built once per sample (in the data
+    workers), mean pooling without the transposed pixel copy, chunked InfoNCE."""
+    kp = segment_mean(point_feats[pair_points], pair_segments)
+    q = segment_mean(image_feats, pixel_segments, channels_first=True)
+    keep = pair_segments.cached("nonempty", lambda: (pair_segments.counts > 0).nonzero().flatten())
+    return info_nce(kp[keep], q[keep], tau)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _row(case: str, impl: str, peer: str, ms: float, peer_ms: float, threads: int | None, device: str, **extra) -> dict:
+    return {"case": case, "impl": impl, "peer": peer, "ms": round(ms, 3), "peer_ms": round(peer_ms, 3),
+            "speedup": round(peer_ms / ms, 3) if ms > 0 else math.inf, "threads": threads, "device": device, **extra}
+
+
+def _fwd_bwd(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor) -> Callable[[], None]:
+    def run():
+        x.grad = None
+        fn(x).backward(g)
+
+    return run
+
+
+def _voronoi_superpixels(b: int, h: int, w: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """[b, h, w] int64 compact segments (nearest of ``n`` random seeds), like SLIC's output."""
+    hs, ws = max(h // 8, 1), max(w // 8, 1)
+    yy, xx = torch.meshgrid(torch.arange(hs, dtype=torch.float32), torch.arange(ws, dtype=torch.float32), indexing="ij")
+    grid = torch.stack((yy.flatten(), xx.flatten()), 1)
+    maps = []
+    for _ in range(b):
+        seeds = torch.rand(n, 2, generator=gen) * torch.tensor([hs, ws])
+        lab = torch.cdist(grid, seeds).argmin(1).view(1, 1, hs, ws).float()
+        maps.append(torch.nn.functional.interpolate(lab, size=(h, w), mode="nearest").long()[0, 0])
+    return torch.stack(maps)
+
+
+# ----------------------------------------------------------------------------- cases
+def case_segment_pooling(threads: int | None, device: str, quick: bool) -> list[dict]:
+    """segment_mean / segment_max, N=1e6, C=64, K=1e4 (uniform ids: the worst case for locality;
+    and sorted ids: superpixel- or voxel-like locality)."""
+    n, c, k = (20_000, 16, 500) if quick else (1_000_000, 64, 10_000)
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    ts = _torch_scatter()
+    for layout in ("uniform", "sorted"):
+        ids = torch.randint(0, k, (n,), generator=gen)
+        if layout == "sorted":
+            ids = ids.sort().values
+        ids = ids.to(device)
+        segs = Segments.from_ids(ids, k)
+        segs.perm  # the index is built once per sample (data workers), not per call
+        x = torch.randn(n, c, generator=gen).to(device)
+        g = torch.randn(k, c, generator=gen).to(device)
+        peers = {"native scatter_add_ (PyG)": lambda t: pyg_scatter_mean(t, ids, k),
+                 "index_add_": lambda t: index_add_mean(t, ids, k),
+                 "one-hot sparse mm (SLidR)": lambda t: onehot_sparse_mean(t, ids, k)}
+        if ts is not None:
+            peers["torch_scatter.scatter_mean"] = lambda t: ts.scatter_mean(t, ids, dim=0, dim_size=k)
+        ours = lambda t: segment_mean(t, segs)  # noqa: E731
+        case = f"segment_mean N={n} C={c} K={k} {layout}"
+        with torch.no_grad():
+            fns = {"ours": lambda: ours(x), **{name: (lambda f=f: f(x)) for name, f in peers.items()}}
+            t = time_interleaved(fns, repeat=3 if quick else 7, device=device)
+        for name in peers:
+            rows.append(_row(case + " fwd", "xmodal segment_mean", name, t["ours"], t[name], threads, device))
+        xg = x.clone().requires_grad_(True)
+        fns = {"ours": _fwd_bwd(ours, xg, g), **{name: _fwd_bwd(f, xg, g) for name, f in peers.items()}}
+        t = time_interleaved(fns, repeat=3 if quick else 5, device=device)
+        for name in peers:
+            rows.append(_row(case + " fwd+bwd", "xmodal segment_mean", name, t["ours"], t[name], threads, device))
+        if layout == "uniform":
+            def native_max(tt):
+                return tt.new_zeros((k, c)).scatter_reduce_(0, ids[:, None].expand(n, c), tt, "amax", include_self=False)
+
+            fns = {"ours": _fwd_bwd(lambda tt: segment_max(tt, segs)[0], xg, g), "native": _fwd_bwd(native_max, xg, g)}
+            t = time_interleaved(fns, repeat=3 if quick else 5, device=device)
+            rows.append(_row(f"segment_max N={n} C={c} K={k} {layout} fwd+bwd", "xmodal segment_max",
+                             "native scatter_reduce_ amax", t["ours"], t["native"], threads, device))
+    return rows
+
+
+def _slidr_inputs(quick: bool, device: str, image_grad: bool):
+    gen = torch.Generator().manual_seed(1)
+    scans, cams, h, w, c, sp = (2, 2, 32, 48, 8, 20) if quick else (4, 6, 224, 416, 64, 150)
+    points_per_scan, pairs_per_scan = (500, 300) if quick else (34_000, 14_000)
+    b = scans * cams
+    superpixels = _voronoi_superpixels(b, h, w, sp, gen)
+    n_points = scans * points_per_scan
+    pair_points = torch.cat([torch.randperm(points_per_scan, generator=gen)[:pairs_per_scan] + s * points_per_scan for s in range(scans)])
+    m = pair_points.numel()
+    cam = torch.cat([torch.randint(0, cams, (pairs_per_scan,), generator=gen) + s * cams for s in range(scans)])
+    pair_pixels = torch.stack((cam, torch.randint(0, h, (m,), generator=gen), torch.randint(0, w, (m,), generator=gen)), 1)
+    point_feats = torch.nn.functional.normalize(torch.randn(n_points, c, generator=gen), dim=1)
+    image_feats = torch.nn.functional.normalize(torch.randn(b, c, h, w, generator=gen), dim=1)
+    # xmodal's indices (built in the data workers): data-driven id offsets, not a fixed stride
+    counts = superpixels.flatten(1).amax(1) + 1
+    offsets = torch.cumsum(counts, 0) - counts
+    global_sp = superpixels + offsets[:, None, None]
+    k = int(counts.sum())
+    to = lambda t: t.to(device)  # noqa: E731
+    inputs = dict(
+        point_feats=to(point_feats).requires_grad_(True), image_feats=to(image_feats).requires_grad_(image_grad),
+        pair_points=to(pair_points), pair_pixels=to(pair_pixels), superpixels=to(superpixels), superpixel_size=sp,
+    )
+    pair_segments = Segments.from_ids(to(global_sp[pair_pixels[:, 0], pair_pixels[:, 1], pair_pixels[:, 2]]), k)
+    pixel_segments = Segments.from_ids(to(global_sp.flatten()), k)
+    return inputs, pair_segments, pixel_segments, dict(images=b, image_size=f"{h}x{w}", channels=c, segments=k, pairs=m)
+
+
+def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]:
+    """A SLidR step: pool points and pixels into superpixels, InfoNCE over ~3,600 segments,
+    backward; with the pixel features trainable (SLidR's 1x1 head) and frozen (a fixed teacher)."""
+    rows = []
+    for image_grad in (True, False):
+        inp, pair_segs, pix_segs, meta = _slidr_inputs(quick, device, image_grad)
+        pf, imf = inp["point_feats"], inp["image_feats"]
+
+        def clear():
+            pf.grad = imf.grad = None
+
+        def peer():
+            clear()
+            slidr_superpixel_loss(**inp).backward()
+
+        def ours():
+            clear()
+            xmodal_superpixel_loss(pf, imf, inp["pair_points"], pair_segs, pix_segs).backward()
+
+        t = time_interleaved({"ours": ours, "peer": peer}, repeat=3 if quick else 5, device=device)
+        mem_ours = peak_memory(ours, device=device, threads=threads or 1, before=clear)
+        mem_peer = peak_memory(peer, device=device, threads=threads or 1, before=clear)
+        label = "trainable image head" if image_grad else "frozen image features"
+        rows.append(_row(f"SLidR step ({label}) fwd+bwd", "xmodal Segments + segment_mean + chunked InfoNCE",
+                         "SLidR one-hot sparse mm + mm/cross-entropy", t["ours"], t["peer"], threads, device,
+                         peak_bytes=mem_ours, peer_peak_bytes=mem_peer,
+                         memory_ratio=round(mem_ours / mem_peer, 4) if mem_ours and mem_peer else None, **meta))
+    # building the indices once per sample (what the data workers pay), for context
+    t = time_interleaved({"build": lambda: Segments.from_ids(pix_segs.ids, pix_segs.num_segments)}, repeat=3, device=device)
+    rows.append({"case": "SLidR step: Segments build for the pixels (data workers, once per sample)", "impl": "Segments.from_ids",
+                 "ms": round(t["build"], 3), "threads": threads, "device": device})
+    return rows
+
+
+CASES: dict[str, Callable[[int | None, str, bool], list[dict]]] = {
+    "segment": case_segment_pooling,
+    "slidr": case_slidr_step,
+}
+
+
+def run_ops_benchmark(cases: list[str] | None = None, threads: tuple[int, ...] = (1, 2), quick: bool = False,
+                      cuda: bool | None = None, progress: bool = True) -> list[dict]:
+    """Run ``cases`` (default: all) on the CPU at each thread count, and on CUDA when present."""
+    names = list(CASES) if not cases else cases
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise ValueError(f"bench ops: unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    runs = [(t, "cpu") for t in threads]
+    if cuda if cuda is not None else torch.cuda.is_available():
+        runs.append((None, "cuda"))
+    rows: list[dict] = []
+    old = torch.get_num_threads()
+    try:
+        for t, device in runs:
+            if t is not None:
+                torch.set_num_threads(t)
+            for name in names:
+                if progress:
+                    print(f"[bench ops] {name} on {device}" + (f", {t} thread(s)" if t else ""), flush=True)
+                rows.extend(CASES[name](t, device, quick))
+    finally:
+        torch.set_num_threads(old)
+    return rows
