@@ -39,7 +39,7 @@ def onehot_sparse_mean(x: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tens
     """SLidR's pooling: a (K x N) COO one-hot matrix times the features, divided by its row sums."""
     n = x.shape[0]
     with torch.no_grad():
-        one_hot = torch.sparse_coo_tensor(torch.stack((ids, torch.arange(n, device=x.device))), torch.ones(n, device=x.device), (k, n))
+        one_hot = torch.sparse_coo_tensor(torch.stack((ids, torch.arange(n, device=x.device))), torch.ones(n, device=x.device), (k, n), check_invariants=False)
     out = one_hot @ x
     return out / (torch.sparse.sum(one_hot, 1).to_dense()[:, None] + 1e-6)
 
@@ -65,8 +65,8 @@ def slidr_superpixel_loss(point_feats, image_feats, pair_points, pair_pixels, su
     sp_pairs = sp[pair_pixels[:, 0], pair_pixels[:, 1], pair_pixels[:, 2]]
     m, p = pair_points.numel(), sp.numel()
     with torch.no_grad():
-        one_hot_p = torch.sparse_coo_tensor(torch.stack((sp_pairs, torch.arange(m, device=dev))), torch.ones(m, device=dev), (k, m))
-        one_hot_i = torch.sparse_coo_tensor(torch.stack((sp.flatten(), torch.arange(p, device=dev))), torch.ones(p, device=dev), (k, p))
+        one_hot_p = torch.sparse_coo_tensor(torch.stack((sp_pairs, torch.arange(m, device=dev))), torch.ones(m, device=dev), (k, m), check_invariants=False)
+        one_hot_i = torch.sparse_coo_tensor(torch.stack((sp.flatten(), torch.arange(p, device=dev))), torch.ones(p, device=dev), (k, p), check_invariants=False)
     kp = one_hot_p @ point_feats[pair_points]
     kp = kp / (torch.sparse.sum(one_hot_p, 1).to_dense()[:, None] + 1e-6)
     q = one_hot_i @ image_feats.permute(0, 2, 3, 1).flatten(0, 2)

@@ -25,6 +25,7 @@ examples:
       --out data/synth-indoor/infos/scannet_infos.json
   xmodal config configs/demo_synth-driving.yaml train.lr=1e-3
   xmodal demo --out runs/demo
+  xmodal bench ops --threads 1,2 --json runs/bench_ops.json
 """
 
 
@@ -238,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--seed", type=int, default=0)
     dm.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     dm.set_defaults(func=cmd_demo)
+
+    # bench
+    from xmodal.cli.bench import add_bench_parser
+
+    add_bench_parser(sub)
     return p
 
 
