@@ -4,7 +4,23 @@ See DESIGN.md (ops contract): every op documents its shapes, follows the device 
 and is tested against its reference forward and backward.
 """
 
+from xmodal.ops.bev_pool import BevGrid, BevPoolIndex, bev_pool, bev_pool_reference
 from xmodal.ops.segment_reduce import segment_max, segment_mean, segment_min, segment_reduce, segment_sum
 from xmodal.ops.segments import Segments
+from xmodal.ops.voxelize import Voxels, voxelize, voxelize_reference
 
-__all__ = ["Segments", "segment_max", "segment_mean", "segment_min", "segment_reduce", "segment_sum"]
+__all__ = [
+    "BevGrid",
+    "BevPoolIndex",
+    "Segments",
+    "Voxels",
+    "bev_pool",
+    "bev_pool_reference",
+    "segment_max",
+    "segment_mean",
+    "segment_min",
+    "segment_reduce",
+    "segment_sum",
+    "voxelize",
+    "voxelize_reference",
+]

@@ -100,6 +100,17 @@ class Segments:
         seg._cache.update(perm=perm, offsets=offsets, sorted_ids=ids)
         return seg
 
+    @classmethod
+    def from_sorted(cls, ids: torch.Tensor, perm: torch.Tensor, sorted_ids: torch.Tensor, counts: torch.Tensor) -> Segments:
+        """An index whose stable sort is already known (``perm`` [N], ``sorted_ids = ids[perm]``,
+        ``counts`` [K]), e.g. from a voxelizer's key sort, so it is not sorted again. The inputs
+        are trusted (no checks): callers derive them from their own sort."""
+        offsets = torch.zeros(counts.numel() + 1, dtype=torch.long, device=ids.device)
+        torch.cumsum(counts, 0, out=offsets[1:])
+        seg = cls(ids=ids, counts=counts, num_segments=counts.numel())
+        seg._cache.update(perm=perm, offsets=offsets, sorted_ids=sorted_ids)
+        return seg
+
     # ------------------------------------------------------------------ properties
     @property
     def num_rows(self) -> int:
