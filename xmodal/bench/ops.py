@@ -218,9 +218,116 @@ def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]
     return rows
 
 
+def case_voxelize(threads: int | None, device: str, quick: bool) -> list[dict]:
+    """voxelize 1 and 10 sweeps (0.1 m cubic; SLidR's cylindrical 0.1 m / 1 deg / 0.1 m) against
+    the 1-D ``torch.unique`` + ``index_add_`` voxelizer (CenterPoint-style) and, for the same
+    outputs (CSR index + means), ``torch.unique`` + ``Segments`` (two sorts)."""
+    from xmodal.bench.inputs import lidar_sweeps
+    from xmodal.ops import voxelize
+
+    rows = []
+    rng = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
+    for sweeps in ((1,) if quick else (1, 10)):
+        p = lidar_sweeps(sweeps, azimuths=100 if quick else 1084).to(device)
+        lo = torch.tensor(rng[:3], device=device)
+        vox = voxelize(p, 0.1, rng)
+        shape = torch.tensor(vox.spatial_shape, device=device)
+
+        def keys():
+            f = torch.floor((p[:, :3] - lo) / 0.1)
+            keep = ((f >= 0) & (f < shape)).all(1)
+            i = f[keep].long()
+            return keep, (i[:, 0] * shape[1] + i[:, 1]) * shape[2] + i[:, 2]
+
+        def unique_index_add():
+            keep, key = keys()
+            u, inv, cnt = torch.unique(key, return_inverse=True, return_counts=True)
+            return torch.zeros(u.numel(), p.shape[1] - 3, device=device).index_add_(0, inv, p[keep, 3:]) / cnt[:, None]
+
+        def unique_segments():
+            keep, key = keys()
+            u, inv = torch.unique(key, return_inverse=True)
+            segs = Segments.from_ids(inv, u.numel(), check=False)
+            segs.perm
+            return segment_mean(p[keep, 3:], segs)
+
+        t = time_interleaved({"ours": lambda: voxelize(p, 0.1, rng), "u1d": unique_index_add, "u1dseg": unique_segments},
+                             repeat=3 if quick else 9, device=device)
+        case = f"voxelize {p.shape[0]} points, cubic 0.1 m ({vox.num_voxels} voxels)"
+        rows.append(_row(case, "xmodal voxelize", "torch.unique + index_add_", t["ours"], t["u1d"], threads, device))
+        rows.append(_row(case, "xmodal voxelize", "torch.unique + Segments + segment_mean (same outputs)", t["ours"], t["u1dseg"], threads, device))
+        cyl = voxelize(p, 0.1, coords="cylindrical")
+
+        def cyl_unique():
+            rho = torch.linalg.norm(p[:, :2], dim=1)
+            phi = torch.rad2deg(torch.atan2(p[:, 1], p[:, 0]))
+            q = torch.stack((torch.floor(rho / 0.1), torch.floor(phi), torch.floor(p[:, 2] / 0.1)), 1).long()
+            q = q - q.amin(0)
+            ext = q.amax(0) + 1
+            key = (q[:, 0] * ext[1] + q[:, 1]) * ext[2] + q[:, 2]
+            u, inv, cnt = torch.unique(key, return_inverse=True, return_counts=True)
+            return torch.zeros(u.numel(), p.shape[1] - 3, device=device).index_add_(0, inv, p[:, 3:]) / cnt[:, None]
+
+        t = time_interleaved({"ours": lambda: voxelize(p, 0.1, coords="cylindrical"), "u1d": cyl_unique},
+                             repeat=3 if quick else 9, device=device)
+        rows.append(_row(f"voxelize {p.shape[0]} points, SLidR cylindrical ({cyl.num_voxels} voxels)", "xmodal voxelize",
+                         "torch.unique + index_add_", t["ours"], t["u1d"], threads, device))
+    return rows
+
+
+def case_bev_pool(threads: int | None, device: str, quick: bool) -> list[dict]:
+    """BEV pooling of a BEVDet-size frustum (6 cameras, 16x44 feature pixels, 59 depth bins,
+    128x128 cells of 0.8 m) on a precomputed index, against ``index_add_`` of the frustum
+    features (and of the materialised depth x feature product for the BEVPoolv2 form)."""
+    from xmodal.bench.inputs import bevdet_geometry
+    from xmodal.ops import BevGrid, BevPoolIndex, bev_pool
+
+    grid = BevGrid((-51.2, 51.2), (-51.2, 51.2), 0.8, (-5.0, 3.0))
+    geo = bevdet_geometry(d=8 if quick else 59, fh=4 if quick else 16, fw=8 if quick else 44).to(device)
+    b, n, d, fh, fw, _ = geo.shape
+    index = BevPoolIndex.from_geometry(geo, grid)
+    m, k = index.num_rows, index.num_cells
+    kept = (index.cell_ids >= 0).nonzero().squeeze(1)
+    cells = index.cell_ids[kept]
+    rows = []
+    gen = torch.Generator().manual_seed(2)
+    for c in ((8,) if quick else (64, 80)):
+        x = torch.rand(m, c, generator=gen).to(device).requires_grad_(True)
+        feat = torch.rand(b * n * fh * fw, c, generator=gen).to(device).requires_grad_(True)
+        depth = torch.rand(m, generator=gen).to(device).requires_grad_(True)
+
+        def naive(t):
+            return torch.zeros(k, t.shape[1], dtype=t.dtype, device=device).index_add_(0, cells, t.index_select(0, kept))
+
+        def materialise(f, dep):
+            return naive((f.view(b * n, 1, fh * fw, c) * dep.view(b * n, d, fh * fw, 1)).reshape(m, c))
+
+        def fb(fn, *args):
+            def run():
+                out = fn(*args)
+                out.backward(torch.ones_like(out))
+            return run
+
+        with torch.no_grad():
+            t = time_interleaved({"plain": lambda: bev_pool(x, index), "naive": lambda: naive(x),
+                                  "w": lambda: bev_pool(feat, index, depth), "mat": lambda: materialise(feat, depth)},
+                                 repeat=3 if quick else 9, device=device)
+        tb = time_interleaved({"plain": fb(bev_pool, x, index), "naive": fb(naive, x),
+                               "w": fb(bev_pool, feat, index, depth), "mat": fb(materialise, feat, depth)},
+                              repeat=3 if quick else 5, device=device)
+        base = f"bev_pool {n} cams {fh}x{fw}x{d} bins C={c} -> 128x128"
+        for tt, what in ((t, "fwd"), (tb, "fwd+bwd")):
+            rows.append(_row(f"{base} frustum given, {what}", "xmodal bev_pool", "index_add_", tt["plain"], tt["naive"], threads, device))
+            rows.append(_row(f"{base} depth x feature (BEVPoolv2 form), {what}", "xmodal bev_pool (weighted)",
+                             "materialise + index_add_", tt["w"], tt["mat"], threads, device))
+    return rows
+
+
 CASES: dict[str, Callable[[int | None, str, bool], list[dict]]] = {
     "segment": case_segment_pooling,
     "slidr": case_slidr_step,
+    "voxelize": case_voxelize,
+    "bev_pool": case_bev_pool,
 }
 
 
