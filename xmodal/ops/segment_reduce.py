@@ -19,8 +19,9 @@ Backends (``backend=``):
   (``embedding_bag``: FBGEMM's prefetching row-reduction kernel, fp32 accumulation);
   backward is a hand-written gather (``index_select``). Max uses ``scatter_reduce_``. Also runs
   on CUDA.
-- ``"triton"``: sorted-segment Triton kernels (one program per segment block x channel block,
-  fp32 accumulation, owner-writes: deterministic). ``"triton_atomic"``: one program per row block
+- ``"triton"``: sorted-segment Triton kernels (one program per segment chunk x channel block,
+  several short segments per program, long segments split into chunks and combined in a second
+  pass; fp32 accumulation, owner-writes: deterministic). See :mod:`xmodal.ops.triton.segment_kernels`. ``"triton_atomic"``: one program per row block
   with fp32 atomics (no sort needed, not deterministic). CUDA tensors, or CPU tensors under
   ``TRITON_INTERPRET=1`` (tests).
 - ``"auto"`` (default): ``triton`` on CUDA when Triton is importable, else ``csr``; the atomic
