@@ -27,24 +27,56 @@ def lidar_sweeps(n_sweeps: int = 1, beams: int = 32, azimuths: int = 1084, seed:
     return torch.cat(out)
 
 
-def camera_ring(image_size: tuple[int, int] = (900, 1600), hfov_deg: float = 70.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K [3, 3], T_cam_from_lidar [6, 4, 4]): six pinhole cameras around the car at the
-    nuScenes yaws (front, front-right, front-left, back, back-left, back-right), 1.6 m up."""
-    h, w = image_size
-    f = 0.5 * w / math.tan(math.radians(hfov_deg) / 2)
-    K = torch.tensor([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]], dtype=torch.float64)
-    # OpenCV camera axes in the LiDAR frame (camera looking along +x): x_cam = -y, y_cam = -z, z_cam = x
-    base = torch.tensor([[0, -1, 0], [0, 0, -1], [1, 0, 0]], dtype=torch.float64)
-    Ts = []
-    for yaw in (0, -55, 55, 180, 110, -110):
-        c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
-        R_lidar_from_cam_yaw = torch.tensor([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float64)
-        R = base @ R_lidar_from_cam_yaw.T  # lidar -> camera
-        T = torch.eye(4, dtype=torch.float64)
-        T[:3, :3] = R
-        T[:3, 3] = -R @ torch.tensor([1.0, 0.0, 1.6], dtype=torch.float64)
-        Ts.append(T)
-    return K, torch.stack(Ts)
+def nuscenes_rig(seed: int = 0, image_scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lidar2img [6, 4, 4] float64, image_sizes [6, 2] (H, W)) of the synthetic world's nuScenes
+    rig (1600x900 cameras at ``image_scale`` 1)."""
+    import numpy as np
+
+    from xmodal.data.synth.driving.rig import make_rig
+    from xmodal.geometry.transforms import invert_transform
+
+    rig = make_rig(np.random.default_rng(seed), image_scale)
+    T_ego_lidar = np.eye(4)
+    T_ego_lidar[:3, :3], T_ego_lidar[:3, 3] = rig.lidar.R_ego_lidar, rig.lidar.t_ego_lidar
+    mats, sizes = [], []
+    for cam in rig.cameras:
+        T_ego_cam = np.eye(4)
+        T_ego_cam[:3, :3], T_ego_cam[:3, 3] = cam.R_ego_cam, cam.t_ego_cam
+        K4 = np.eye(4)
+        K4[:3, :3] = cam.K
+        mats.append(K4 @ invert_transform(T_ego_cam) @ T_ego_lidar)
+        sizes.append((cam.height, cam.width))
+    return torch.from_numpy(np.stack(mats)), torch.tensor(sizes)
+
+
+def scan_cloud(n: int, seed: int = 0, shuffle: bool = False) -> torch.Tensor:
+    """[n, 5] float32 points in HDL-32E firing order (what .pcd.bin files hold): stacked scans of
+    walls at 5-60 m and the ground, 3 % dropouts, each scan slightly moved; ``shuffle`` destroys
+    the order (the worst case for the projection's compaction)."""
+    import numpy as np
+
+    from xmodal.data.synth.driving.rig import LidarSpec
+
+    rng = np.random.default_rng(seed)
+    d, _ = LidarSpec.ray_directions()
+    a = len(d) // 32
+    out, total = [], 0
+    while total < n:
+        wall = np.repeat(rng.integers(5, 60, size=a // 20 + 1).astype(float), 20)[:a]
+        wall = wall[:, None].repeat(32, 1).reshape(-1) * (1 + 0.05 * rng.standard_normal(len(d)))
+        ground = np.where(d[:, 2] < -1e-3, 1.84 / np.maximum(-d[:, 2], 1e-3), np.inf)
+        r = np.minimum(wall, ground)
+        p = (d * r[:, None])[(rng.random(len(d)) < 0.97) & (r < 100) & (r > 1)]
+        yaw = rng.normal(0, 0.05)
+        c, s = np.cos(yaw), np.sin(yaw)
+        out.append(p @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]).T + rng.normal(0, 1, 3) * [1, 3, 0])
+        total += len(out[-1])
+    p = np.concatenate(out)[:n]
+    if shuffle:
+        p = p[rng.permutation(len(p))]
+    pts = np.zeros((len(p), 5), np.float32)
+    pts[:, :3], pts[:, 3] = p, rng.random(len(p)) * 255
+    return torch.from_numpy(pts)
 
 
 def bevdet_geometry(b: int = 1, n: int = 6, d: int = 59, fh: int = 16, fw: int = 44, image=(256, 704), dmin: float = 1.0) -> torch.Tensor:

@@ -323,9 +323,33 @@ def case_bev_pool(threads: int | None, device: str, quick: bool) -> list[dict]:
     return rows
 
 
+def case_projection(threads: int | None, device: str, quick: bool) -> list[dict]:
+    """project_points of scan-ordered LiDAR into the six 1600x900 cameras of the nuScenes rig,
+    against the naive per-camera loop (``project_points_reference``); ns per point-camera pair."""
+    from xmodal.bench.inputs import nuscenes_rig, scan_cloud
+    from xmodal.ops import project_points, project_points_reference
+
+    lidar2img, sizes = nuscenes_rig()
+    lidar2img = lidar2img.to(device)
+    rows = []
+    for n, shuffle in (((2000, False),) if quick else ((34_000, False), (300_000, False), (1_000_000, False), (300_000, True))):
+        pts = scan_cloud(n, shuffle=shuffle).to(device)
+        pairs = project_points(pts, lidar2img, sizes)
+        t = time_interleaved({"ours": lambda: project_points(pts, lidar2img, sizes),
+                              "loop": lambda: project_points_reference(pts, lidar2img, sizes)},
+                             repeat=3 if quick else 11, device=device)
+        per = 1e6 / (n * lidar2img.shape[0])  # ms -> ns per point-camera pair
+        rows.append(_row(f"project_points {n} points x 6 cameras 1600x900{' (shuffled)' if shuffle else ''}",
+                         "xmodal project_points (fused)", "per-camera loop", t["ours"], t["loop"], threads, device,
+                         ns_per_pair=round(t["ours"] * per, 2), peer_ns_per_pair=round(t["loop"] * per, 2),
+                         valid_fraction=round(len(pairs) / (n * lidar2img.shape[0]), 3)))
+    return rows
+
+
 CASES: dict[str, Callable[[int | None, str, bool], list[dict]]] = {
     "segment": case_segment_pooling,
     "slidr": case_slidr_step,
+    "projection": case_projection,
     "voxelize": case_voxelize,
     "bev_pool": case_bev_pool,
 }

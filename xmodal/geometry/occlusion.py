@@ -59,33 +59,22 @@ def zbuffer_visibility(
     (LiDAR is sparse: a foreground object must hide background points that fall between its
     own projected points). A point is visible when
     ``depth <= zmin(cell) + abs_tol + rel_tol * zmin(cell)``.
+
+    Host-side wrapper (float64) of the multi-camera op :func:`xmodal.ops.zbuffer_visibility`,
+    which holds the implementation.
     """
-    h, w = image_size
-    n = len(depth)
-    rows, cols = pixel_indices(uv)
-    ok = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & (depth > 0)
-    if valid is not None:
-        ok &= valid
-    gh, gw = (h + cell - 1) // cell, (w + cell - 1) // cell
-    zbuf = np.full((gh + 2 * dilate, gw + 2 * dilate), np.inf)
-    r = rows[ok] // cell + dilate
-    c = cols[ok] // cell + dilate
-    np.minimum.at(zbuf, (r, c), depth[ok])
-    if dilate > 0:
-        padded = zbuf
-        zmin = np.full_like(padded, np.inf)
-        for dr in range(-dilate, dilate + 1):
-            for dc in range(-dilate, dilate + 1):
-                shifted = np.full_like(padded, np.inf)
-                shifted[max(dr, 0) : padded.shape[0] + min(dr, 0), max(dc, 0) : padded.shape[1] + min(dc, 0)] = padded[
-                    max(-dr, 0) : padded.shape[0] + min(-dr, 0), max(-dc, 0) : padded.shape[1] + min(-dc, 0)
-                ]
-                np.minimum(zmin, shifted, out=zmin)
-        zbuf = zmin
-    out = np.zeros(n, dtype=bool)
-    z = zbuf[r, c]
-    out[ok] = depth[ok] <= z + abs_tol + rel_tol * z
-    return out
+    import torch
+
+    from xmodal.ops.occlusion import zbuffer_visibility as _zbuffer
+
+    uv_t = torch.from_numpy(np.ascontiguousarray(uv, dtype=np.float64).reshape(-1, 2))
+    depth_t = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float64).reshape(-1))
+    valid_t = None if valid is None else torch.from_numpy(np.ascontiguousarray(valid, dtype=bool).reshape(-1))
+    vis = _zbuffer(
+        uv_t, (int(image_size[0]), int(image_size[1])), depth=depth_t, valid=valid_t,
+        cell=int(cell), dilate=int(dilate), abs_tol=float(abs_tol), rel_tol=float(rel_tol),
+    )
+    return vis.numpy()
 
 
 def rgbd_visibility(

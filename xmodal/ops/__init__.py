@@ -5,6 +5,8 @@ and is tested against its reference forward and backward.
 """
 
 from xmodal.ops.bev_pool import BevGrid, BevPoolIndex, bev_pool, bev_pool_reference
+from xmodal.ops.occlusion import zbuffer_visibility, zbuffer_visibility_reference
+from xmodal.ops.projection import ProjectedPairs, project_points, project_points_reference
 from xmodal.ops.segment_reduce import segment_max, segment_mean, segment_min, segment_reduce, segment_sum
 from xmodal.ops.segments import Segments
 from xmodal.ops.voxelize import Voxels, voxelize, voxelize_reference
@@ -12,10 +14,13 @@ from xmodal.ops.voxelize import Voxels, voxelize, voxelize_reference
 __all__ = [
     "BevGrid",
     "BevPoolIndex",
+    "ProjectedPairs",
     "Segments",
     "Voxels",
     "bev_pool",
     "bev_pool_reference",
+    "project_points",
+    "project_points_reference",
     "segment_max",
     "segment_mean",
     "segment_min",
@@ -23,4 +28,6 @@ __all__ = [
     "segment_sum",
     "voxelize",
     "voxelize_reference",
+    "zbuffer_visibility",
+    "zbuffer_visibility_reference",
 ]
