@@ -23,6 +23,7 @@ examples:
   xmodal vis sample --dataset nuscenes --info data/synth-driving/infos/nuscenes_infos_mini_train.pkl
   xmodal synth indoor --out data/synth-indoor && xmodal prepare scannet --root data/synth-indoor \\
       --out data/synth-indoor/infos/scannet_infos.json
+  xmodal prepare superpixels --root data/synth-driving --threads 1
   xmodal config configs/demo_synth-driving.yaml train.lr=1e-3
   xmodal demo --out runs/demo
   xmodal bench ops --threads 1,2 --json runs/bench_ops.json
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_synth_indoor)
 
     # prepare
-    prep = sub.add_parser("prepare", help="index a dataset into a versioned info file")
+    prep = sub.add_parser("prepare", help="index a dataset into a versioned info file, cache superpixels")
     psub = prep.add_subparsers(dest="dataset", metavar="<dataset>", required=True)
     n = psub.add_parser("nuscenes", help="write a nuScenes info file (calibration chain, sweeps, boxes)")
     n.add_argument("--root", required=True, help="nuScenes dataroot (holds v1.0-*/, samples/, sweeps/)")
@@ -202,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="info file to write (.json)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_prepare_scannet)
+    from xmodal.cli.superpixels import add_prepare_superpixels_parser
+
+    add_prepare_superpixels_parser(psub)
 
     # vis
     vis = sub.add_parser("vis", help="write pictures (PNG) of the data")
