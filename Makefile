@@ -10,7 +10,7 @@ DEMO   ?= runs/demo
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test test-full bench clean
+.PHONY: setup demo test test-full bench bench-ops clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/bench_synth.py
+
+# the ops against their peers at 1 and 2 threads (about 20 minutes here); figures in docs/benchmarks.md
+bench-ops: $(STAMP)
+	$(VENV)/bin/xmodal bench ops --threads 1,2 --json runs/bench_ops.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
