@@ -65,3 +65,19 @@ def test_bad_input():
         info_nce(torch.randn(3, 2), torch.randn(4, 2))
     with pytest.raises(ValueError, match="temperature"):
         info_nce(torch.randn(3, 2), torch.randn(3, 2), temperature=0)
+
+
+def test_fp16_gradients_do_not_underflow():
+    torch.manual_seed(3)
+    # inputs exactly representable in fp16, so the only differences are the computation's
+    k = torch.nn.functional.normalize(torch.randn(2000, 8), dim=1).half().double()
+    q = torch.nn.functional.normalize(torch.randn(2000, 8), dim=1).half().double()
+    want = torch.autograd.grad(info_nce_reference(k.requires_grad_(True), q), k)[0]
+    kh = k.detach().half().requires_grad_(True)
+    got = torch.autograd.grad(info_nce(kh, q.half()), kh)[0]
+    torch.testing.assert_close(got.double(), want, rtol=1e-3, atol=1e-7)
+
+
+def test_mixed_dtypes_rejected():
+    with pytest.raises(ValueError, match="one dtype"):
+        info_nce(torch.randn(3, 2), torch.randn(3, 2, dtype=torch.float64))

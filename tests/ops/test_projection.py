@@ -247,7 +247,12 @@ def test_nan_points_error_or_drop():
     assert torch.equal(dropped.point, clean.point) and torch.equal(dropped.uv, clean.uv)
     nan_intensity = pts.clone()
     nan_intensity[3, 3] = float("nan")  # ignored columns may be anything
-    assert torch.equal(project_points(nan_intensity, P, sizes).point, project_points(pts, P, sizes).point)
+    want = project_points(pts, P, sizes)
+    seen = want.point.unique()[:2]  # points that do project somewhere
+    nan_intensity[seen, 4] = torch.tensor([float("nan"), float("inf")])  # a column the GEMM weighs by 0
+    for fn in (project_points, project_points_reference):
+        got = fn(nan_intensity, P, sizes)
+        assert torch.equal(got.point, want.point) and torch.allclose(got.uv, want.uv)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -249,3 +249,11 @@ def test_channels_first_gradcheck_and_errors():
         segment_mean(torch.randn(2, 3, 3, 4), Segments.from_ids(torch.zeros(20, dtype=torch.long)), channels_first=True)
     with pytest.raises(ValueError, match="sum and mean"):
         segment_reduce(torch.randn(2, 3, 3, 4), segs, "max", channels_first=True)
+
+
+def test_min_and_offsets_validate_first():
+    segs = Segments.from_ids(torch.tensor([0, 1, 1]), 2)
+    with pytest.raises(ValueError, match="segment_min: x must be floating point"):
+        segment_min(torch.ones(3, 2, dtype=torch.bool), segs)
+    with pytest.raises(ValueError, match="integer"):
+        Segments.from_offsets(torch.tensor([0.0, 2.5]))

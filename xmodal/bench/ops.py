@@ -142,9 +142,17 @@ def case_segment_pooling(threads: int | None, device: str, quick: bool) -> list[
             rows.append(_row(case + " fwd", "xmodal segment_mean", name, t["ours"], t[name], threads, device))
         xg = x.clone().requires_grad_(True)
         fns = {"ours": _fwd_bwd(ours, xg, g), **{name: _fwd_bwd(f, xg, g) for name, f in peers.items()}}
+        def ours_with_build(tt):
+            s2 = Segments.from_ids(ids, k)
+            s2.perm
+            return segment_mean(tt, s2)
+
+        fns["ours+build"] = _fwd_bwd(ours_with_build, xg, g)
         t = time_interleaved(fns, repeat=3 if quick else 5, device=device)
         for name in peers:
             rows.append(_row(case + " fwd+bwd", "xmodal segment_mean", name, t["ours"], t[name], threads, device))
+        rows.append(_row(case + " fwd+bwd, index built per call", "xmodal Segments.from_ids + segment_mean",
+                         "native scatter_add_ (PyG)", t["ours+build"], t["native scatter_add_ (PyG)"], threads, device))
         if layout == "uniform":
             def native_max(tt):
                 return tt.new_zeros((k, c)).scatter_reduce_(0, ids[:, None].expand(n, c), tt, "amax", include_self=False)
@@ -154,6 +162,20 @@ def case_segment_pooling(threads: int | None, device: str, quick: bool) -> list[
             rows.append(_row(f"segment_max N={n} C={c} K={k} {layout} fwd+bwd", "xmodal segment_max",
                              "native scatter_reduce_ amax", t["ours"], t["native"], threads, device))
     return rows
+
+
+def superpixel_indices(superpixels: torch.Tensor, pair_pixels: torch.Tensor) -> tuple[Segments, Segments]:
+    """What xmodal's data workers build once per sample for the superpixel loss: data-driven id
+    offsets per image (not a fixed stride), then the index of the point-pixel pairs (sorted, as
+    the CPU pooling reads it) and of all pixels. ``superpixels`` [B, H, W] ids per image,
+    ``pair_pixels`` [M, 3] (image, row, col)."""
+    counts = superpixels.flatten(1).amax(1) + 1
+    offsets = torch.cumsum(counts, 0) - counts
+    global_sp = superpixels + offsets[:, None, None]
+    k = int(counts.sum())
+    pair_segments = Segments.from_ids(global_sp[pair_pixels[:, 0], pair_pixels[:, 1], pair_pixels[:, 2]], k)
+    pair_segments.perm
+    return pair_segments, Segments.from_ids(global_sp.flatten(), k)
 
 
 def _slidr_inputs(quick: bool, device: str, image_grad: bool):
@@ -169,18 +191,13 @@ def _slidr_inputs(quick: bool, device: str, image_grad: bool):
     pair_pixels = torch.stack((cam, torch.randint(0, h, (m,), generator=gen), torch.randint(0, w, (m,), generator=gen)), 1)
     point_feats = torch.nn.functional.normalize(torch.randn(n_points, c, generator=gen), dim=1)
     image_feats = torch.nn.functional.normalize(torch.randn(b, c, h, w, generator=gen), dim=1)
-    # xmodal's indices (built in the data workers): data-driven id offsets, not a fixed stride
-    counts = superpixels.flatten(1).amax(1) + 1
-    offsets = torch.cumsum(counts, 0) - counts
-    global_sp = superpixels + offsets[:, None, None]
-    k = int(counts.sum())
     to = lambda t: t.to(device)  # noqa: E731
     inputs = dict(
         point_feats=to(point_feats).requires_grad_(True), image_feats=to(image_feats).requires_grad_(image_grad),
         pair_points=to(pair_points), pair_pixels=to(pair_pixels), superpixels=to(superpixels), superpixel_size=sp,
     )
-    pair_segments = Segments.from_ids(to(global_sp[pair_pixels[:, 0], pair_pixels[:, 1], pair_pixels[:, 2]]), k)
-    pixel_segments = Segments.from_ids(to(global_sp.flatten()), k)
+    pair_segments, pixel_segments = superpixel_indices(inputs["superpixels"], inputs["pair_pixels"])
+    k = pixel_segments.num_segments
     return inputs, pair_segments, pixel_segments, dict(images=b, image_size=f"{h}x{w}", channels=c, segments=k, pairs=m)
 
 
@@ -203,7 +220,12 @@ def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]
             clear()
             xmodal_superpixel_loss(pf, imf, inp["pair_points"], pair_segs, pix_segs).backward()
 
-        t = time_interleaved({"ours": ours, "peer": peer}, repeat=3 if quick else 5, device=device)
+        def ours_with_build():  # the indices rebuilt inside the step, as the peer does
+            clear()
+            pairs, pixels = superpixel_indices(inp["superpixels"], inp["pair_pixels"])
+            xmodal_superpixel_loss(pf, imf, inp["pair_points"], pairs, pixels).backward()
+
+        t = time_interleaved({"ours": ours, "build": ours_with_build, "peer": peer}, repeat=3 if quick else 5, device=device)
         mem_ours = peak_memory(ours, device=device, threads=threads or 1, before=clear)
         mem_peer = peak_memory(peer, device=device, threads=threads or 1, before=clear)
         label = "trainable image head" if image_grad else "frozen image features"
@@ -211,10 +233,8 @@ def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]
                          "SLidR one-hot sparse mm + mm/cross-entropy", t["ours"], t["peer"], threads, device,
                          peak_bytes=mem_ours, peer_peak_bytes=mem_peer,
                          memory_ratio=round(mem_ours / mem_peer, 4) if mem_ours and mem_peer else None, **meta))
-    # building the indices once per sample (what the data workers pay), for context
-    t = time_interleaved({"build": lambda: Segments.from_ids(pix_segs.ids, pix_segs.num_segments)}, repeat=3, device=device)
-    rows.append({"case": "SLidR step: Segments build for the pixels (data workers, once per sample)", "impl": "Segments.from_ids",
-                 "ms": round(t["build"], 3), "threads": threads, "device": device})
+        rows.append(_row(f"SLidR step ({label}) fwd+bwd, indices built in the step", "the same + Segments built per step",
+                         "SLidR one-hot sparse mm + mm/cross-entropy", t["build"], t["peer"], threads, device))
     return rows
 
 
@@ -255,7 +275,7 @@ def case_voxelize(threads: int | None, device: str, quick: bool) -> list[dict]:
                              repeat=3 if quick else 9, device=device)
         case = f"voxelize {p.shape[0]} points, cubic 0.1 m ({vox.num_voxels} voxels)"
         rows.append(_row(case, "xmodal voxelize", "torch.unique + index_add_", t["ours"], t["u1d"], threads, device))
-        rows.append(_row(case, "xmodal voxelize", "torch.unique + Segments + segment_mean (same outputs)", t["ours"], t["u1dseg"], threads, device))
+        rows.append(_row(case, "xmodal voxelize", "torch.unique + Segments + segment_mean (index + means, two sorts)", t["ours"], t["u1dseg"], threads, device))
         cyl = voxelize(p, 0.1, coords="cylindrical")
 
         def cyl_unique():
@@ -396,7 +416,8 @@ def case_superpixels(threads: int | None, device: str, quick: bool) -> list[dict
         rows.append(_row(f"SLIC {w}x{h} n_segments={n} (per image)", "xmodal slic (torch, multi-resolution)", "scikit-image slic",
                          t["ours"] / per, t["skimage"] / per, threads, device,
                          boundary_recall=q[0][0], peer_boundary_recall=q[1][0],
-                         undersegmentation_error=q[0][1], peer_undersegmentation_error=q[1][1]))
+                         undersegmentation_error=q[0][1], peer_undersegmentation_error=q[1][1],
+                         peer_threads=1))  # scikit-image's SLIC is single-threaded
     return rows
 
 

@@ -26,6 +26,8 @@ __all__ = ["info_nce", "info_nce_reference"]
 def _check(k: torch.Tensor, q: torch.Tensor, temperature: float) -> None:
     if k.dim() != 2 or q.dim() != 2 or k.shape != q.shape:
         raise ValueError(f"info_nce: k and q must both be [S, C] with the same shape, got {tuple(k.shape)} and {tuple(q.shape)}")
+    if k.dtype != q.dtype or k.device != q.device or not k.dtype.is_floating_point:
+        raise ValueError(f"info_nce: k and q must be float tensors of one dtype on one device, got {k.dtype} on {k.device} and {q.dtype} on {q.device}")
     if not temperature > 0:
         raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
 
@@ -47,10 +49,10 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         s = k.shape[0]
         acc = torch.float64 if k.dtype == torch.float64 else torch.float32
         lse = torch.empty(s, dtype=acc, device=k.device)
-        ks = k / temperature  # [S, C]: 1/tau folded into the small operand
+        ks, qa = k.to(acc) / temperature, q.to(acc)  # [S, C]: 1/tau folded into the small operand
         for i in range(0, s, chunk):
-            lse[i : i + chunk] = torch.logsumexp((ks[i : i + chunk] @ q.t()).to(acc), 1)
-        pos = (ks.to(acc) * q.to(acc)).sum(1)
+            lse[i : i + chunk] = torch.logsumexp(ks[i : i + chunk] @ qa.t(), 1)
+        pos = (ks * qa).sum(1)
         ctx.save_for_backward(k, q, lse)
         ctx.temperature, ctx.chunk = temperature, chunk
         return (lse - pos).mean().to(k.dtype)
@@ -63,18 +65,19 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         dk = torch.empty_like(k) if ctx.needs_input_grad[0] else None
         dq = torch.zeros(q.shape, dtype=acc, device=q.device) if ctx.needs_input_grad[1] else None
         scale = g.to(acc) / (s * tau)
-        ks = k / tau
+        ka, qa = k.to(acc), q.to(acc)
+        ks = ka / tau
         for i in range(0, s, chunk):
             # p = softmax(logits) - onehot, times dL/dlogits' scale; logits = k q^T / tau
-            p = (ks[i : i + chunk] @ q.t()).to(acc)
+            p = ks[i : i + chunk] @ qa.t()
             p.sub_(lse[i : i + chunk, None]).exp_()
             rows = torch.arange(p.shape[0], device=p.device)
             p[rows, rows + i] -= 1.0
             p.mul_(scale)
             if dk is not None:
-                dk[i : i + chunk] = p.to(q.dtype) @ q
+                dk[i : i + chunk] = p @ qa
             if dq is not None:
-                dq.addmm_(p.t(), k[i : i + chunk].to(acc))
+                dq.addmm_(p.t(), ka[i : i + chunk])
         return dk, (dq.to(q.dtype) if dq is not None else None), None, None
 
 
@@ -89,8 +92,8 @@ def info_nce(
     k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False, chunk_size: int | None = None
 ) -> torch.Tensor:
     """Scalar InfoNCE of rows ``k`` [S, C] against ``q`` [S, C] (positives on the diagonal);
-    see the module docstring. Memory O(chunk_size * S) (default: see ``_default_chunk``); the
-    log-sum-exp and gradients accumulate in fp32 for half inputs."""
+    see the module docstring. Memory O(chunk_size * S) (default: see ``_default_chunk``); half
+    inputs are computed in fp32 (logits, log-sum-exp, gradients) and the results rounded once."""
     _check(k, q, temperature)
     if chunk_size is None:
         chunk_size = _default_chunk(k.shape[0], k.device)

@@ -398,6 +398,7 @@ def project_points(
     else:
         X = torch.nn.functional.pad(points[:, :3].index_select(0, point).to(dtype), (0, 1))
     X.select(1, 3).fill_(1.0)  # [M, width] rows (x, y, z, 1, 0...)
+    X[:, 4:].zero_()  # ignored columns (intensity, time, ...) may hold anything, even nan
     P = _value_rows(lidar2img, host.numpy()[:, :3], width, dtype, grad)  # [V, 3, width]: z, a, b
     if grad:
         g = torch.cat([P[v] @ X[bounds[v] : bounds[v + 1]].T for v in cams], 1) if cams else X.new_zeros(3, 0)
@@ -443,7 +444,8 @@ def _load_rows(x: torch.Tensor, points: torch.Tensor, s: int, nan: str, fn: str)
     if math.isfinite(float(x.detach().sum())):  # one reduction; the exact test only on failure
         return
     finite = torch.isfinite(x.detach()[:, :3]).all(1)
-    if bool(finite.all()):  # only the ignored columns, or an overflowing sum
+    if bool(finite.all()):  # only the ignored columns (their plane weight 0 would give 0 * nan), or an overflowing sum
+        x[:, 4:].zero_()
         return
     if nan == "error":
         raise ValueError(_nonfinite_message(points, fn)[1])

@@ -88,6 +88,8 @@ class Segments:
         (e.g. the points of each sample in a batch). ``perm`` is the identity."""
         if offsets.dim() != 1 or offsets.numel() < 1:
             raise ValueError(f"Segments.from_offsets: offsets must be 1-D [K+1], got shape {tuple(offsets.shape)}")
+        if offsets.dtype.is_floating_point or offsets.dtype == torch.bool or offsets.dtype.is_complex:
+            raise ValueError(f"Segments.from_offsets: offsets must be an integer tensor, got {offsets.dtype}")
         offsets = offsets.long()
         counts = offsets.diff()
         if offsets.numel() > 1 and (int(offsets[0]) != 0 or bool((counts < 0).any())):
