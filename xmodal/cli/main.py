@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from xmodal import __version__
+from xmodal.cli.argtypes import non_negative, positive
 from xmodal.errors import XmodalError
 
 EPILOG = """\
@@ -28,23 +29,6 @@ examples:
   xmodal demo --out runs/demo
   xmodal bench ops --threads 1,2 --json runs/bench_ops.json
 """
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _print_summary(summary: dict) -> None:
@@ -157,13 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         "v1.0 format (v1.0-mini scene names up to 10 scenes, v1.0-trainval beyond).",
     )
     d.add_argument("--out", required=True, help="output dataroot (must be empty unless --force)")
-    d.add_argument("--scenes", type=_positive(int), default=2,
+    d.add_argument("--scenes", type=positive(int), default=2,
                    help="number of scenes (default 2); up to 10 use v1.0-mini names, more use v1.0-trainval")
-    d.add_argument("--samples", type=_positive(int), default=10,
+    d.add_argument("--samples", type=positive(int), default=10,
                    help="keyframes (2 Hz) per scene, 1..100 (default 10; real nuScenes has ~40)")
-    d.add_argument("--image-scale", type=_positive(float), default=0.25,
+    d.add_argument("--image-scale", type=positive(float), default=0.25,
                    help="camera resolution relative to 1600x900, 0.05..1 (default 0.25 = 400x225)")
-    d.add_argument("--threads", type=_non_negative, default=0, help="ray-casting threads (default 0 = all cores)")
+    d.add_argument("--threads", type=non_negative(int), default=0, help="ray-casting threads (default 0 = all cores)")
     d.add_argument("--camera-sweeps", action="store_true", help="also write 12 Hz camera sweeps")
     d.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
     d.add_argument("--force", action="store_true", help="replace a non-empty --out")
@@ -175,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build furnished rooms and write them in the ScanNet layout with exported frames.",
     )
     i.add_argument("--out", required=True, help="output root (must be empty unless --force)")
-    i.add_argument("--scenes", type=_positive(int), default=2, help="number of rooms (default 2)")
-    i.add_argument("--frames", type=_positive(int), default=20, help="RGB-D frames per room (default 20)")
+    i.add_argument("--scenes", type=positive(int), default=2, help="number of rooms (default 2)")
+    i.add_argument("--frames", type=positive(int), default=20, help="RGB-D frames per room (default 20)")
     i.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     i.add_argument("--force", action="store_true", help="replace a non-empty --out")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -190,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--version", required=True, help="v1.0-mini, v1.0-trainval or v1.0-test")
     n.add_argument("--split", default="all",
                    help="devkit split: mini_train, mini_val, train, val, test, or all (default)")
-    n.add_argument("--max-sweeps", type=_non_negative, default=10, help="previous LiDAR sweeps to index (default 10)")
+    n.add_argument("--max-sweeps", type=non_negative(int), default=10, help="previous LiDAR sweeps to index (default 10)")
     n.add_argument("--out", required=True, help="info file to write (.pkl)")
     n.add_argument("--quiet", action="store_true", help="no progress bar")
     n.set_defaults(func=cmd_prepare_nuscenes)

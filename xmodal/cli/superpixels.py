@@ -8,33 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+from xmodal.cli.argtypes import non_negative, positive
 
 
 def add_prepare_superpixels_parser(psub) -> argparse.ArgumentParser:
@@ -50,14 +24,14 @@ def add_prepare_superpixels_parser(psub) -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="dataset root (nuScenes dataroot or ScanNet root)")
     p.add_argument("--method", choices=["fast", "skimage"], default="fast",
                    help="fast: multi-resolution torch SLIC (default); skimage: scikit-image (reference)")
-    p.add_argument("--n-segments", type=_positive_int, default=150, help="approximate superpixels per image (default 150)")
-    p.add_argument("--compactness", type=_positive_float, default=6.0, help="SLIC compactness (default 6)")
-    p.add_argument("--sigma", type=_non_negative_float, default=3.0, help="Gaussian smoothing, pixels (default 3)")
+    p.add_argument("--n-segments", type=positive(int), default=150, help="approximate superpixels per image (default 150)")
+    p.add_argument("--compactness", type=positive(float), default=6.0, help="SLIC compactness (default 6)")
+    p.add_argument("--sigma", type=non_negative(float), default=3.0, help="Gaussian smoothing, pixels (default 3)")
     p.add_argument("--tag", default=None,
                    help="cache folder under <root>/superpixels (default slic_n<N>_c<C>_s<S>_<method>)")
     p.add_argument("--force", action="store_true", help="recompute images already cached")
-    p.add_argument("--limit", type=_non_negative_int, default=None, help="only the first N images (sorted by path)")
-    p.add_argument("--threads", type=_non_negative_int, default=0, help="torch CPU threads (default 0 = torch's default)")
+    p.add_argument("--limit", type=non_negative(int), default=None, help="only the first N images (sorted by path)")
+    p.add_argument("--threads", type=non_negative(int), default=0, help="torch CPU threads (default 0 = torch's default)")
     p.add_argument("--device", default=None, help="torch device for --method fast (default cpu), e.g. cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare_superpixels)
