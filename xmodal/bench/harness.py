@@ -6,18 +6,19 @@ ours, peer, ...) so drift on a shared machine hits both; the median is reported 
 result, absolute times only context.
 
 Peak memory on CPU is the high-water mark of the resident set while one call runs, measured in a
-forked child with glibc's mmap threshold pinned (every large tensor is its own mapping, returned
-on free) so the resident set follows the live tensors; on CUDA it is
+fresh interpreter with glibc's mmap threshold pinned (every large tensor is its own mapping,
+returned on free) so the resident set follows the live tensors; on CUDA it is
 ``torch.cuda.max_memory_allocated`` above what was allocated before the call.
 """
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing as mp
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -51,61 +52,72 @@ def time_interleaved(fns: dict[str, Callable[[], object]], repeat: int = 7, warm
 # ----------------------------------------------------------------------------- memory
 _M_MMAP_THRESHOLD = -3
 
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _child(fn, before, conn, threads):
-    try:
-        torch.set_num_threads(threads)
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
-        fn()  # warm: lazy imports, caches
-        if before is not None:
-            before()
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        base = _status_kib("VmRSS")
-        fn()
-        conn.send((_status_kib("VmHWM") - base) * 1024)
-    except Exception as e:  # pragma: no cover - reported to the parent
-        conn.send(repr(e))
-    finally:
-        conn.close()
+_CHILD = """
+import ctypes, json, sys
+ctypes.CDLL("libc.so.6").mallopt({threshold}, 64 * 1024)  # before any allocation
+import importlib, torch
+torch.set_num_threads(1)
+module, name = {factory!r}.split(":")
+fn, before = getattr(importlib.import_module(module), name)(**json.loads({kwargs!r}))
+fn()  # warm: lazy imports, caches
+if before is not None:
+    before()
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM to the current resident set
+base = status("VmRSS")
+fn()
+print("XMODAL_PEAK", status("VmHWM") - base)
+"""
 
 
-def peak_memory(fn: Callable[[], object], device=None, threads: int = 1, before: Callable[[], object] | None = None) -> int | None:
-    """Bytes of memory one call of ``fn`` needs above what is live before it (see module
-    docstring); ``before`` runs first, outside the measurement (e.g. drop the gradients a
-    previous call left, so that freeing them does not hide the call's own peak). None where it
-    cannot be measured (no /proc, no fork)."""
+def peak_memory(factory: str, kwargs: dict | None = None, device=None) -> int | None:
+    """Bytes of memory one call needs above what is live before it (see module docstring).
+
+    ``factory`` names a function ``"module:function"`` that, called with ``kwargs``, builds its
+    inputs and returns ``(fn, before)``: ``fn`` is measured, ``before`` (or None) runs first,
+    outside the measurement (e.g. drop the gradients an earlier call left, so that freeing them
+    does not hide the call's own peak). On CPU this runs in a fresh interpreter (one thread, the
+    allocator pinned before anything is allocated), so nothing of this process (its caches, its
+    OpenMP pool) interferes. None where it cannot be measured (not Linux).
+    """
+    kwargs = dict(kwargs or {})
     if device is not None and torch.device(device).type == "cuda":
+        import importlib
+
+        module, name = factory.split(":")
+        fn, before = getattr(importlib.import_module(module), name)(device=device, **kwargs)
         fn()
         if before is not None:
             before()
         torch.cuda.synchronize(device)
-        before = torch.cuda.memory_allocated(device)
+        live = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         fn()
         torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    if platform.system() != "Linux" or "fork" not in mp.get_all_start_methods():
+        return torch.cuda.max_memory_allocated(device) - live
+    if platform.system() != "Linux":
         return None
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, before, send, threads))
-    proc.start()
-    send.close()
-    result = recv.recv() if recv.poll(600) else "timeout"
-    proc.join()
-    if isinstance(result, str):
-        raise RuntimeError(f"peak_memory: the measuring child failed: {result}")
-    return result
+    code = _CHILD.format(threshold=_M_MMAP_THRESHOLD, factory=factory, kwargs=json.dumps(kwargs))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800)
+    for line in res.stdout.splitlines():
+        if line.startswith("XMODAL_PEAK "):
+            return int(line.split()[1])
+    raise RuntimeError(f"peak_memory: measuring {factory} failed (exit {res.returncode}): {res.stderr[-2000:]}")
+
+
+def temporary_tensor(mib: int = 64):
+    """A factory for the harness's own test: one call allocates ``mib`` MiB and frees it."""
+
+    def fn():
+        t = torch.ones(mib * 2**18)
+        return float(t[0])
+
+    return fn, None
 
 
 # ----------------------------------------------------------------------------- context

@@ -201,6 +201,20 @@ def _slidr_inputs(quick: bool, device: str, image_grad: bool):
     return inputs, pair_segments, pixel_segments, dict(images=b, image_size=f"{h}x{w}", channels=c, segments=k, pairs=m)
 
 
+def slidr_step_for_memory(quick: bool, image_grad: bool, impl: str, device: str = "cpu"):
+    """(step, clear) of the SLidR step for :func:`~xmodal.bench.harness.peak_memory`; the
+    indices are built with the inputs (in the data workers), as in the timed rows."""
+    inp, pair_segs, pix_segs, _ = _slidr_inputs(quick, device, image_grad)
+    pf, imf = inp["point_feats"], inp["image_feats"]
+
+    def clear():
+        pf.grad = imf.grad = None
+
+    if impl == "peer":
+        return (lambda: slidr_superpixel_loss(**inp).backward()), clear
+    return (lambda: xmodal_superpixel_loss(pf, imf, inp["pair_points"], pair_segs, pix_segs).backward()), clear
+
+
 def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]:
     """A SLidR step: pool points and pixels into superpixels, InfoNCE over ~3,600 segments,
     backward; with the pixel features trainable (SLidR's 1x1 head) and frozen (a fixed teacher)."""
@@ -226,13 +240,14 @@ def case_slidr_step(threads: int | None, device: str, quick: bool) -> list[dict]
             xmodal_superpixel_loss(pf, imf, inp["pair_points"], pairs, pixels).backward()
 
         t = time_interleaved({"ours": ours, "build": ours_with_build, "peer": peer}, repeat=3 if quick else 5, device=device)
-        mem_ours = peak_memory(ours, device=device, threads=threads or 1, before=clear)
-        mem_peer = peak_memory(peer, device=device, threads=threads or 1, before=clear)
+        kw = dict(quick=quick, image_grad=image_grad)
+        mem_ours = peak_memory("xmodal.bench.ops:slidr_step_for_memory", dict(kw, impl="ours"), device=device)
+        mem_peer = peak_memory("xmodal.bench.ops:slidr_step_for_memory", dict(kw, impl="peer"), device=device)
         label = "trainable image head" if image_grad else "frozen image features"
         rows.append(_row(f"SLidR step ({label}) fwd+bwd", "xmodal Segments + segment_mean + chunked InfoNCE",
                          "SLidR one-hot sparse mm + mm/cross-entropy", t["ours"], t["peer"], threads, device,
                          peak_bytes=mem_ours, peer_peak_bytes=mem_peer,
-                         memory_ratio=round(mem_ours / mem_peer, 4) if mem_ours and mem_peer else None, **meta))
+                         memory_ratio=round(mem_ours / mem_peer, 4) if mem_ours is not None and mem_peer else None, **meta))
         rows.append(_row(f"SLidR step ({label}) fwd+bwd, indices built in the step", "the same + Segments built per step",
                          "SLidR one-hot sparse mm + mm/cross-entropy", t["build"], t["peer"], threads, device))
     return rows

@@ -40,7 +40,7 @@ def format_rows(rows: list[dict]) -> str:
     for r in rows:
         mem = ""
         if r.get("peak_bytes") is not None and r.get("peer_peak_bytes"):
-            mem = f"{r['peak_bytes'] / 2**20:.0f} / {r['peer_peak_bytes'] / 2**20:.0f} MiB ({r['memory_ratio']:.3f})"
+            mem = f"{r['peak_bytes'] / 2**20:.0f} / {r['peer_peak_bytes'] / 2**20:.0f} MiB ({r['peak_bytes'] / r['peer_peak_bytes']:.3f})"
         peer_ms = f"{r['peer_ms']:.1f}" if "peer_ms" in r else ""
         speed = f"{r['speedup']:.2f}x" if "speedup" in r else ""
         lines.append(f"| {r['case']} | {r['device']} | {r.get('threads') or ''} | {r['ms']:.1f} | {r.get('peer', '')} | "
