@@ -82,6 +82,13 @@ _LAUNCH = dict(enable_fp_fusion=False)
 
 # ============================================================================ kernels
 @triton.jit
+def _load_item(items_ptr, w):
+    """Work item ``w``: (segment, first and end position in perm, partial slot or -1)."""
+    base = items_ptr + w * 4
+    return tl.load(base), tl.load(base + 1), tl.load(base + 2), tl.load(base + 3)
+
+
+@triton.jit
 def _cast_for(v, ptr):
     """``v`` (fp32 / fp64) converted to the element type of ``ptr``, rounding to nearest even.
     bf16 is rounded with integer ops first: Triton's interpreter truncates fp32 -> bf16, the GPU
@@ -106,10 +113,7 @@ def _sorted_sum_kernel(
     for j in range(G):
         w = pid * G + j
         if w < num_items:
-            seg = tl.load(items_ptr + w * 4)
-            start = tl.load(items_ptr + w * 4 + 1)
-            end = tl.load(items_ptr + w * 4 + 2)
-            slot = tl.load(items_ptr + w * 4 + 3)
+            seg, start, end, slot = _load_item(items_ptr, w)
             acc = tl.zeros([BLOCK_N, BLOCK_C], ACC)
             for r0 in range(start, end, BLOCK_N):
                 pos = r0 + lanes
@@ -140,10 +144,7 @@ def _sorted_max_kernel(
     for j in range(G):
         w = pid * G + j
         if w < num_items:
-            seg = tl.load(items_ptr + w * 4)
-            start = tl.load(items_ptr + w * 4 + 1)
-            end = tl.load(items_ptr + w * 4 + 2)
-            slot = tl.load(items_ptr + w * 4 + 3)
+            seg, start, end, slot = _load_item(items_ptr, w)
             best = tl.full([BLOCK_N, BLOCK_C], float("-inf"), ACC)
             barg = tl.zeros([BLOCK_N, BLOCK_C], tl.int64) + n  # n = "no row yet"
             for r0 in range(start, end, BLOCK_N):
