@@ -29,6 +29,9 @@ SLidR (``config/slidr_minkunet.yaml``: ``cylindrical_coordinates: True``, ``voxe
 quantizes ``(ρ / 0.1, φ in degrees / 1, z / 0.1)`` with ``floor``: ``voxelize(points, 0.1,
 coords="cylindrical")`` gives the same voxels (a float ``voxel_size`` means ``(s, 1°, s)``
 for cylindrical grids); only its φ index is offset by +180 (and φ = +180° is merged with -180°).
+"Same" up to rounding at voxel borders: here ``floor((φ + 180) / 1)`` is computed, SLidR computes
+``floor(φ / 1)``; in fp32 the two can differ for a point within ~1e-5° of a whole degree (fp64
+inputs make that ~1e-13°).
 
 Coordinate order: ``Voxels.coords`` is ``(batch, i, j, k)`` with ``i, j, k`` indexing the grid axes
 in the order above (x, y, z or ρ, φ, z), and voxels are sorted by that row (what ``torch.unique(
