@@ -89,6 +89,17 @@ def _load_item(items_ptr, w):
 
 
 @triton.jit
+def _gather_tile(x_ptr, perm_ptr, r0, end, lanes, cols, cmask, stride_xn, stride_xc, other):
+    """Rows ``perm[r0 : r0 + BLOCK_N]`` (below ``end``) x ``cols`` of ``x``: (rows, mask, tile)."""
+    pos = r0 + lanes
+    pmask = pos < end
+    rows = tl.load(perm_ptr + pos, mask=pmask, other=0)
+    m = pmask[:, None] & cmask[None, :]
+    xv = tl.load(x_ptr + rows[:, None] * stride_xn + cols[None, :] * stride_xc, mask=m, other=other)
+    return rows, m, xv
+
+
+@triton.jit
 def _cast_for(v, ptr):
     """``v`` (fp32 / fp64) converted to the element type of ``ptr``, rounding to nearest even.
     bf16 is rounded with integer ops first: Triton's interpreter truncates fp32 -> bf16, the GPU
@@ -116,11 +127,7 @@ def _sorted_sum_kernel(
             seg, start, end, slot = _load_item(items_ptr, w)
             acc = tl.zeros([BLOCK_N, BLOCK_C], ACC)
             for r0 in range(start, end, BLOCK_N):
-                pos = r0 + lanes
-                pmask = pos < end
-                rows = tl.load(perm_ptr + pos, mask=pmask, other=0)
-                m = pmask[:, None] & cmask[None, :]
-                xv = tl.load(x_ptr + rows[:, None] * stride_xn + cols[None, :] * stride_xc, mask=m, other=0.0)
+                _, _, xv = _gather_tile(x_ptr, perm_ptr, r0, end, lanes, cols, cmask, stride_xn, stride_xc, 0.0)
                 acc += xv.to(ACC)
             s = tl.sum(acc, axis=0)
             if slot < 0:
@@ -148,12 +155,9 @@ def _sorted_max_kernel(
             best = tl.full([BLOCK_N, BLOCK_C], float("-inf"), ACC)
             barg = tl.zeros([BLOCK_N, BLOCK_C], tl.int64) + n  # n = "no row yet"
             for r0 in range(start, end, BLOCK_N):
-                pos = r0 + lanes
-                pmask = pos < end
-                rows = tl.load(perm_ptr + pos, mask=pmask, other=0)
-                m = pmask[:, None] & cmask[None, :]
-                xv = tl.load(x_ptr + rows[:, None] * stride_xn + cols[None, :] * stride_xc, mask=m,
-                             other=float("-inf")).to(ACC)
+                rows, m, xv = _gather_tile(x_ptr, perm_ptr, r0, end, lanes, cols, cmask, stride_xn, stride_xc,
+                                           float("-inf"))
+                xv = xv.to(ACC)
                 # rows grow along the loop: strict '>' keeps a lane's first maximum; a NaN is
                 # taken once and then sticks (nothing compares greater than it)
                 take = m & ((xv > best) | (barg == n) | (xv != xv))
