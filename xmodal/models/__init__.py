@@ -1,0 +1,1 @@
+"""Students, teachers and heads."""

@@ -1,0 +1,1 @@
+"""Sensor encoders (students): LiDAR sparse-voxel UNet, ..."""
