@@ -170,8 +170,10 @@ class Voxels:
 
     def to_spconv(self, features: torch.Tensor | None = None, layout: str = "zyx"):
         """A ``spconv.pytorch.SparseConvTensor`` of ``features`` [V, C] (default: the mean point
-        features) at these voxels. Imports spconv."""
-        import spconv.pytorch as spconv
+        features) at these voxels. Imports spconv (with xmodal's CPU backward fix)."""
+        from xmodal.models.encoders.spconv_compat import import_spconv
+
+        spconv = import_spconv()
 
         feats = self.features if features is None else features
         if feats.shape[0] != self.num_voxels:
