@@ -8,7 +8,6 @@ raises ``ValueError`` with a message when an invariant between its keys does not
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional
@@ -71,31 +70,16 @@ class VoxelGridConfig:
     voxel_size: tuple[float, float, float] = (0.1, 0.1, 0.2)  # x, y, z
 
     def validate(self) -> None:
-        lo, hi = self.point_cloud_range[:3], self.point_cloud_range[3:]
-        for axis, a, b, size in zip("xyz", lo, hi, self.voxel_size):
-            if not size > 0:
-                raise ValueError(f"voxel_size along {axis} must be > 0, got {size}.")
-            if not b > a:
-                raise ValueError(
-                    f"point_cloud_range along {axis} is empty or inverted ({a} .. {b}); "
-                    "write it as [x_min, y_min, z_min, x_max, y_max, z_max]."
-                )
-            cells = (b - a) / size
-            if abs(cells - round(cells)) > 1e-4:
-                fit = round(cells) * size
-                raise ValueError(
-                    f"point_cloud_range extent along {axis} ({b - a:g} m) is not a whole number "
-                    f"of voxels of {size:g} m ({cells:.3f}); change the range to e.g. "
-                    f"{a:g} .. {a + fit:g} or pick a voxel_size that divides {b - a:g}."
-                )
+        from xmodal.geometry.grid import grid_cells
+
+        grid_cells(self.point_cloud_range[:3], self.point_cloud_range[3:], self.voxel_size)
 
     @property
     def grid_shape(self) -> tuple[int, int, int]:
         """Voxels along x, y, z."""
-        lo, hi = self.point_cloud_range[:3], self.point_cloud_range[3:]
-        return tuple(
-            int(math.floor((b - a) / s + 0.5)) for a, b, s in zip(lo, hi, self.voxel_size)
-        )  # type: ignore[return-value]
+        from xmodal.geometry.grid import grid_cells
+
+        return tuple(grid_cells(self.point_cloud_range[:3], self.point_cloud_range[3:], self.voxel_size))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 
 import torch
 
+from xmodal.geometry.grid import grid_cells
 from xmodal.ops.segment_reduce import segment_mean, segment_reduce
 from xmodal.ops.segments import Segments
 
@@ -208,21 +209,12 @@ def _check_range(point_range, size, coords) -> tuple[list[float], list[int]]:
         raise ValueError(
             f"voxelize: point_range must be 6 finite numbers [lo0, lo1, lo2, hi0, hi1, hi2], got {point_range!r}"
         )
-    axes = ("rho", "phi", "z") if coords == "cylindrical" else ("x", "y", "z")
-    shape = []
-    for a, lo, hi, s in zip(axes, vals[:3], vals[3:], size):
-        if not hi > lo:
-            raise ValueError(
-                f"voxelize: point_range along {a} is empty or inverted ({lo} .. {hi}); "
-                "write it as [lo0, lo1, lo2, hi0, hi1, hi2]"
-            )
-        cells = (hi - lo) / s
-        if abs(cells - round(cells)) > 1e-4:
-            raise ValueError(
-                f"voxelize: point_range extent along {a} ({hi - lo:g}) is not a whole number "
-                f"of voxel_size {s:g} ({cells:.3f})"
-            )
-        shape.append(int(math.floor(cells + 0.5)))
+    cyl = coords == "cylindrical"
+    try:
+        shape = grid_cells(vals[:3], vals[3:], size, axes=("rho", "phi", "z") if cyl else ("x", "y", "z"),
+                           name="point_range", units=("m", "deg", "m") if cyl else ("m", "m", "m"))
+    except ValueError as exc:
+        raise ValueError(f"voxelize: {exc}") from None
     return vals[:3], shape
 
 
