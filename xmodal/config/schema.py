@@ -12,9 +12,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional
 
-from xmodal.registry import DATASETS, LOSSES, MODELS, TEACHERS
+from xmodal.registry import DATASETS, LOSSES, MODELS, TEACHERS, TRANSFORMS
 
-__all__ = ["ExperimentConfig", "TrainConfig", "LogConfig", "VoxelGridConfig"]
+__all__ = [
+    "CheckpointConfig",
+    "ExperimentConfig",
+    "InitConfig",
+    "LogConfig",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "VoxelGridConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -31,23 +40,93 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer: ``sgd`` (SLidR: momentum 0.9, dampening 0.1), ``adamw`` or ``adam``."""
+
+    type: Literal["sgd", "adamw", "adam"] = "sgd"
+    momentum: float = 0.9  # sgd
+    dampening: float = 0.1  # sgd (SLidR uses 0.1)
+    nesterov: bool = False  # sgd
+    betas: tuple[float, float] = (0.9, 0.999)  # adam / adamw
+    head_lr: Optional[float] = None  # lr of parameters named ``head.*`` (SLidR fine-tune: 2.0); null = lr
+
+    def validate(self) -> None:
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening = 0.")
+        if self.head_lr is not None and not self.head_lr > 0:
+            raise ValueError(f"head_lr must be > 0 or null, got {self.head_lr}.")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule per optimizer step: linear warmup from ``warmup_start * lr`` over
+    ``warmup_steps``, then ``cosine`` decay to ``min_lr_ratio * lr`` at the last step, or
+    ``constant``."""
+
+    type: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = 0
+    warmup_start: float = 0.0  # factor of lr at step 0 of the warmup
+    min_lr_ratio: float = 0.0
+
+    def validate(self) -> None:
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
+        if not 0 <= self.warmup_start <= 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("warmup_start and min_lr_ratio must be in [0, 1].")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """Atomic checkpoints in ``<run>/checkpoints/``: every ``interval`` optimizer steps (0 = only
+    at the end of each epoch) and at the end; ``keep`` most recent step checkpoints are kept
+    (``last.pt`` always points at the newest)."""
+
+    interval: int = 0
+    keep: int = 2
+
+    def validate(self) -> None:
+        if self.interval < 0 or self.keep < 1:
+            raise ValueError("interval must be >= 0 and keep >= 1.")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Init-from-weights (not resume): load ``path``'s model weights, renaming key prefixes by
+    ``remap`` (``[[from, to], ...]``, applied in order; ``to: ""`` strips), and report missing /
+    unexpected keys; ``strict`` fails on any."""
+
+    path: Optional[str] = None
+    remap: list[tuple[str, str]] = field(default_factory=list)
+    strict: bool = False
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The training loop. ``batch_size`` is per process (per GPU); the global batch is
-    ``batch_size * world_size``."""
+    ``batch_size * world_size * grad_accum``. ``max_steps`` (optimizer steps) overrides
+    ``epochs`` when set."""
 
     epochs: int = 1
+    max_steps: Optional[int] = None
     batch_size: int = 2
+    grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     num_workers: int = 2
     amp: Literal["off", "fp16", "bf16"] = "off"
     grad_clip: Optional[float] = None  # max gradient norm; null = no clipping
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def validate(self) -> None:
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or null, got {self.max_steps}.")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}.")
         if self.num_workers < 0:
@@ -97,6 +176,8 @@ class ExperimentConfig:
     model: Optional[Annotated[Any, MODELS]] = None  # the student network (encoder + heads)
     teacher: Optional[Annotated[Any, TEACHERS]] = None
     loss: Optional[Annotated[Any, LOSSES]] = None
+    # training-time joint augmentations, applied in order (xmodal.data.transforms)
+    transforms: list[Annotated[Any, TRANSFORMS]] = field(default_factory=list)
 
     def validate(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
