@@ -193,7 +193,7 @@ def test_override_new_unknown_key_rejected(tmp_path):
     msg = error_of(top, ["train.lrr=0.1"])
     assert "Unknown key 'train.lrr' (set by command-line override 'train.lrr=0.1')." in msg
     assert "Did you mean 'train.lr'?" in msg
-    assert "Allowed keys in section 'train': epochs, batch_size, lr, weight_decay" in msg
+    assert "Allowed keys in section 'train': epochs, max_steps, batch_size, grad_accum, lr, weight_decay" in msg
     assert "Unknown key 'extra'" in error_of(top, ["extra.deep.key=1"])
 
 
