@@ -210,8 +210,8 @@ def test_unknown_key_message_names_key_file_allowed_and_suggestion(tmp_path):
     msg = error_of(top)
     assert msg == (
         f"Unknown key 'train.bach_size' (set in '{base}'). Did you mean 'train.batch_size'? "
-        "Allowed keys in section 'train': epochs, batch_size, lr, weight_decay, num_workers, "
-        "amp, grad_clip, log."
+        "Allowed keys in section 'train': epochs, max_steps, batch_size, grad_accum, lr, weight_decay, "
+        "optimizer, schedule, num_workers, amp, grad_clip, checkpoint, init, log."
     )
     top_level = write(tmp_path, "top2.yaml", "sed: 3\n")
     msg = error_of(top_level)
