@@ -275,7 +275,7 @@ def _qualname(obj: Any) -> str:
 
 # The library's registries. Modules register into them at import; the locations below are
 # imported on first lookup. A location that does not exist yet is skipped.
-DATASETS = Registry("dataset", locations=["xmodal.data.nuscenes", "xmodal.data.scannet"])
+DATASETS = Registry("dataset", locations=["xmodal.data.nuscenes", "xmodal.data.scannet", "xmodal.data.lidar_camera"])
 TRANSFORMS = Registry("transform", locations=["xmodal.data.transforms.*"])
 MODELS = Registry("model", locations=["xmodal.models.*"])
 ENCODERS = Registry("encoder", locations=["xmodal.models.encoders.*"])

@@ -81,3 +81,19 @@ def test_fp16_gradients_do_not_underflow():
 def test_mixed_dtypes_rejected():
     with pytest.raises(ValueError, match="one dtype"):
         info_nce(torch.randn(3, 2), torch.randn(3, 2, dtype=torch.float64))
+
+
+def test_rectangular_with_offset_matches_reference():
+    """Rows of k scored against more q rows (negatives gathered from other processes)."""
+    torch.manual_seed(5)
+    k = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(19, 4, dtype=torch.float64, requires_grad=True)
+    a = info_nce(k, q, 0.1, offset=5, chunk_size=3)
+    b = info_nce_reference(k, q, 0.1, offset=5)
+    assert a.item() == pytest.approx(b.item(), rel=1e-10)
+    ga = torch.autograd.grad(a, (k, q))
+    gb = torch.autograd.grad(b, (k, q))
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y)
+    with pytest.raises(ValueError, match="positives"):
+        info_nce(k, q, offset=15)

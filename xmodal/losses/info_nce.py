@@ -23,20 +23,26 @@ import torch.nn.functional as F
 __all__ = ["info_nce", "info_nce_reference"]
 
 
-def _check(k: torch.Tensor, q: torch.Tensor, temperature: float) -> None:
-    if k.dim() != 2 or q.dim() != 2 or k.shape != q.shape:
+def _check(k: torch.Tensor, q: torch.Tensor, temperature: float, offset: int | None = None) -> None:
+    if k.dim() != 2 or q.dim() != 2 or k.shape[1] != q.shape[1] or (offset is None and k.shape != q.shape):
         raise ValueError(f"info_nce: k and q must both be [S, C] with the same shape, got {tuple(k.shape)} and {tuple(q.shape)}")
+    if offset is not None and (offset < 0 or q.shape[0] < offset + k.shape[0]):
+        raise ValueError(f"info_nce: the positives q[offset : offset + {k.shape[0]}] must exist; q has {q.shape[0]} rows, offset={offset}")
     if k.dtype != q.dtype or k.device != q.device or not k.dtype.is_floating_point:
         raise ValueError(f"info_nce: k and q must be float tensors of one dtype on one device, got {k.dtype} on {k.device} and {q.dtype} on {q.device}")
     if not temperature > 0:
         raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
 
 
-def info_nce_reference(k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False) -> torch.Tensor:
-    """Scalar loss as SLidR computes it: ``cross_entropy(k @ q.T / tau, arange(S))``."""
-    _check(k, q, temperature)
+def info_nce_reference(
+    k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False, offset: int | None = None
+) -> torch.Tensor:
+    """Scalar loss as SLidR computes it: ``cross_entropy(k @ q.T / tau, arange(S) + offset)``."""
+    _check(k, q, temperature, offset)
+    if symmetric and k.shape != q.shape:
+        raise ValueError("info_nce_reference: symmetric needs k and q of one shape")
     logits = k @ q.t() / temperature
-    target = torch.arange(k.shape[0], device=k.device)
+    target = torch.arange(k.shape[0], device=k.device) + (offset or 0)
     loss = F.cross_entropy(logits, target)
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.t(), target))
@@ -45,16 +51,16 @@ def info_nce_reference(k: torch.Tensor, q: torch.Tensor, temperature: float = 0.
 
 class _ChunkedInfoNCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, k, q, temperature, chunk):
+    def forward(ctx, k, q, temperature, chunk, offset):
         s = k.shape[0]
         acc = torch.float64 if k.dtype == torch.float64 else torch.float32
         lse = torch.empty(s, dtype=acc, device=k.device)
         ks, qa = k.to(acc) / temperature, q.to(acc)  # [S, C]: 1/tau folded into the small operand
         for i in range(0, s, chunk):
             lse[i : i + chunk] = torch.logsumexp(ks[i : i + chunk] @ qa.t(), 1)
-        pos = (ks * qa).sum(1)
+        pos = (ks * qa[offset : offset + s]).sum(1)
         ctx.save_for_backward(k, q, lse)
-        ctx.temperature, ctx.chunk = temperature, chunk
+        ctx.temperature, ctx.chunk, ctx.offset = temperature, chunk, offset
         return (lse - pos).mean().to(k.dtype)
 
     @staticmethod
@@ -72,13 +78,13 @@ class _ChunkedInfoNCE(torch.autograd.Function):
             p = ks[i : i + chunk] @ qa.t()
             p.sub_(lse[i : i + chunk, None]).exp_()
             rows = torch.arange(p.shape[0], device=p.device)
-            p[rows, rows + i] -= 1.0
+            p[rows, rows + i + ctx.offset] -= 1.0
             p.mul_(scale)
             if dk is not None:
                 dk[i : i + chunk] = p @ qa
             if dq is not None:
                 dq.addmm_(p.t(), ka[i : i + chunk])
-        return dk, (dq.to(q.dtype) if dq is not None else None), None, None
+        return dk, (dq.to(q.dtype) if dq is not None else None), None, None, None
 
 
 def _default_chunk(s: int, device: torch.device) -> int:
@@ -89,17 +95,28 @@ def _default_chunk(s: int, device: torch.device) -> int:
 
 
 def info_nce(
-    k: torch.Tensor, q: torch.Tensor, temperature: float = 0.07, symmetric: bool = False, chunk_size: int | None = None
+    k: torch.Tensor,
+    q: torch.Tensor,
+    temperature: float = 0.07,
+    symmetric: bool = False,
+    chunk_size: int | None = None,
+    offset: int | None = None,
 ) -> torch.Tensor:
     """Scalar InfoNCE of rows ``k`` [S, C] against ``q`` [S, C] (positives on the diagonal);
     see the module docstring. Memory O(chunk_size * S) (default: see ``_default_chunk``); half
-    inputs are computed in fp32 (logits, log-sum-exp, gradients) and the results rounded once."""
-    _check(k, q, temperature)
+    inputs are computed in fp32 (logits, log-sum-exp, gradients) and the results rounded once.
+
+    With ``offset`` given, ``q`` may have more rows than ``k`` ([S_q, C], e.g. negatives gathered
+    from other processes): the positive of ``k[i]`` is then ``q[offset + i]`` (mean over the S
+    rows of ``k``; not with ``symmetric``)."""
+    _check(k, q, temperature, offset)
+    if symmetric and k.shape != q.shape:
+        raise ValueError("info_nce: symmetric needs k and q of one shape; call it once per direction instead")
     if chunk_size is None:
         chunk_size = _default_chunk(k.shape[0], k.device)
     if chunk_size < 1:
         raise ValueError(f"info_nce: chunk_size must be >= 1, got {chunk_size}")
-    loss = _ChunkedInfoNCE.apply(k, q, float(temperature), int(chunk_size))
+    loss = _ChunkedInfoNCE.apply(k, q, float(temperature), int(chunk_size), int(offset or 0))
     if symmetric:
-        loss = 0.5 * (loss + _ChunkedInfoNCE.apply(q, k, float(temperature), int(chunk_size)))
+        loss = 0.5 * (loss + _ChunkedInfoNCE.apply(q, k, float(temperature), int(chunk_size), 0))
     return loss

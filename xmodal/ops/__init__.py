@@ -5,6 +5,7 @@ and is tested against its reference forward and backward.
 """
 
 from xmodal.ops.bev_pool import BevGrid, BevPoolIndex, bev_pool, bev_pool_reference
+from xmodal.ops.normalize import normalize_channels, normalize_channels_reference
 from xmodal.ops.occlusion import zbuffer_visibility, zbuffer_visibility_reference
 from xmodal.ops.projection import ProjectedPairs, project_points, project_points_reference
 from xmodal.ops.segment_reduce import segment_max, segment_mean, segment_min, segment_reduce, segment_sum
@@ -19,6 +20,8 @@ __all__ = [
     "Voxels",
     "bev_pool",
     "bev_pool_reference",
+    "normalize_channels",
+    "normalize_channels_reference",
     "project_points",
     "project_points_reference",
     "segment_max",

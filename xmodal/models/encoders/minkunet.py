@@ -136,3 +136,44 @@ class MinkUNet(nn.Module):
             raise ValueError(f"MinkUNet: points must be [N, {self.in_channels}] (x, y, z + features), got {tuple(points.shape)}")
         vox = self.voxelize(points, batch_offsets)
         return vox.gather(self.forward_voxels(vox, vox.pool(points, "mean")))
+
+
+# ----------------------------------------------------------------------------- config
+from dataclasses import dataclass  # noqa: E402
+from typing import Literal, Optional  # noqa: E402
+
+from xmodal.registry import ENCODERS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class MinkUNetConfig:
+    """``backbone: {type: minkunet}``. ``in_channels`` counts every point column (x, y, z and the
+    dataset's ``point_features``); ``voxel_size`` is (x, y, z) m for cubic voxels or (ρ m, φ
+    degrees, z m) for cylindrical ones (SLidR: 0.1 m, 1°, 0.1 m); ``point_range``, when given, must
+    be a whole number of voxels on every axis (checked when the config loads)."""
+
+    in_channels: int = 4
+    out_channels: int = 64
+    depth: Literal[14, 18, 34] = 34
+    width: float = 1.0
+    coords: Literal["cubic", "cylindrical"] = "cylindrical"
+    voxel_size: tuple[float, float, float] = (0.1, 1.0, 0.1)
+    point_range: Optional[tuple[float, float, float, float, float, float]] = None
+
+    def validate(self) -> None:
+        if self.in_channels < 3 or self.out_channels < 1 or not self.width > 0:
+            raise ValueError("in_channels must be >= 3 (x, y, z + features), out_channels >= 1 and width > 0.")
+        if any(not s > 0 for s in self.voxel_size):
+            raise ValueError(f"voxel_size must be > 0 on every axis, got {self.voxel_size}.")
+        if self.point_range is not None:
+            from xmodal.geometry.grid import grid_cells
+
+            grid_cells(self.point_range[:3], self.point_range[3:], self.voxel_size)
+
+
+@ENCODERS.register("minkunet", config=MinkUNetConfig)
+def build_minkunet(cfg: MinkUNetConfig) -> MinkUNet:
+    return MinkUNet(
+        cfg.in_channels, cfg.out_channels, depth=cfg.depth, width=cfg.width, voxel_size=cfg.voxel_size,
+        coords=cfg.coords, point_range=cfg.point_range,
+    )
