@@ -123,8 +123,8 @@ def cmd_demo(a: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xmodal",
-        description="Cross-sensor distillation: synthetic worlds, dataset preparation, "
-        "visualization (training and evaluation come in later releases).",
+        description="Cross-sensor distillation: synthetic worlds, dataset preparation, teachers, "
+        "training, evaluation and visualization.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -208,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--frame", type=int, default=0, help="ScanNet: frame index within the scene")
     v.add_argument("--out", default="runs/vis", help="output folder (default runs/vis)")
     v.set_defaults(func=cmd_vis_sample)
+
+    # train, eval
+    from xmodal.cli.train import add_train_parsers
+
+    add_train_parsers(sub)
 
     # config
     c = sub.add_parser("config", help="print a resolved config (with _base_ and overrides applied)")

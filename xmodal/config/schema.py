@@ -16,6 +16,7 @@ from xmodal.registry import DATASETS, LOSSES, MODELS, TEACHERS, TRANSFORMS
 
 __all__ = [
     "CheckpointConfig",
+    "EvalConfig",
     "ExperimentConfig",
     "InitConfig",
     "LogConfig",
@@ -162,6 +163,40 @@ class VoxelGridConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """``eval:``, how ``xmodal eval`` measures a backbone on labelled LiDAR scans.
+
+    ``linear-probe``: the backbone is frozen (eval mode, BatchNorm statistics kept). With
+    ``probe_features: memory`` its per-point features are extracted once from the training scans
+    of ``dataset`` (no augmentation; at most ``probe_max_points_per_scan`` labelled points per
+    scan) and a head (``model.head``) is trained on them for ``probe_epochs`` with AdamW (fast,
+    for small data); with ``online`` the head trains with the ``train:`` loop on augmented scans
+    (SLidR's protocol, for real data). ``finetune``: the whole segmentation model trains with the
+    ``train:`` loop from ``pretrained``. Both score ``val`` with the last weights
+    (``checkpoint_choice: last``; xmodal never selects on the validation set).
+    """
+
+    protocol: Literal["linear-probe", "finetune"] = "linear-probe"
+    pretrained: Optional[str] = None  # backbone checkpoint (null = random init)
+    checkpoint_choice: Literal["last"] = "last"
+    val: Optional[Annotated[Any, DATASETS]] = None  # the evaluation scans (e.g. the val info file)
+    probe_epochs: int = 20
+    probe_lr: float = 1e-2
+    probe_weight_decay: float = 1e-4
+    probe_batch_points: int = 65536
+    probe_features: Literal["memory", "online"] = "memory"
+    probe_max_points_per_scan: Optional[int] = None
+    submission_dir: Optional[str] = None  # also export val predictions in the lidarseg format
+    devkit_eval_set: Optional[str] = None  # and score the export with the devkit (mini_val, val)
+
+    def validate(self) -> None:
+        if self.probe_epochs < 1 or self.probe_batch_points < 1 or not self.probe_lr > 0:
+            raise ValueError("probe_epochs and probe_batch_points must be >= 1 and probe_lr > 0.")
+        if self.devkit_eval_set and not self.submission_dir:
+            raise ValueError("devkit_eval_set needs submission_dir (the export the devkit scores).")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: ``work_dir/name`` is its run folder.
 
@@ -178,6 +213,7 @@ class ExperimentConfig:
     loss: Optional[Annotated[Any, LOSSES]] = None
     # training-time joint augmentations, applied in order (xmodal.data.transforms)
     transforms: list[Annotated[Any, TRANSFORMS]] = field(default_factory=list)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", self.name):
