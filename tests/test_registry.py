@@ -162,7 +162,7 @@ def test_lazy_package_wildcard_imports_public_modules(plugin_package):
 
 def test_builtin_dataset_locations_import_cleanly():
     """The modules named in DATASETS' locations either do not exist yet or import without error."""
-    assert DATASETS.locations == ("xmodal.data.nuscenes", "xmodal.data.scannet")
+    assert DATASETS.locations == ("xmodal.data.nuscenes", "xmodal.data.scannet", "xmodal.data.lidar_camera")
     assert DATASETS.import_errors() == {}
     for module in DATASETS.locations:
         assert module in sys.modules or module in DATASETS.missing_locations()

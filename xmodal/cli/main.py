@@ -116,7 +116,8 @@ def cmd_info(a: argparse.Namespace) -> None:
 def cmd_demo(a: argparse.Namespace) -> None:
     from xmodal.cli.demo import run_demo
 
-    run_demo(Path(a.out), config=a.config, overrides=a.overrides, seed=a.seed)
+    run_demo(Path(a.out), seed=a.seed, scenes=a.scenes, samples=a.samples, steps=a.steps, fit_steps=a.fit_steps,
+             overrides=a.overrides, progress=not a.quiet)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -228,9 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     # demo
     dm = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     dm.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    dm.add_argument("--config", default=None, help="config (default: configs/demo_synth-driving.yaml)")
     dm.add_argument("--seed", type=int, default=0)
-    dm.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    dm.add_argument("--scenes", type=positive(int), default=6, help="scenes of the world (default 6: 4 mini_train, 2 mini_val)")
+    dm.add_argument("--samples", type=positive(int), default=10, help="keyframes per scene (default 10)")
+    dm.add_argument("--steps", type=positive(int), default=None, help="optimizer steps of pretraining and supervised (default: the configs')")
+    dm.add_argument("--fit-steps", type=positive(int), default=None, help="tiny CLIP training steps (default: fit-tiny-clip's)")
+    dm.add_argument("--quiet", action="store_true", help="no progress bars")
+    dm.add_argument("overrides", nargs="*", help="key.sub=value overrides applied to every demo config")
     dm.set_defaults(func=cmd_demo)
 
     # bench
