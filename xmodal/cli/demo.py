@@ -113,7 +113,7 @@ def run_demo(
         ])
         summary = train(cfg, resume=False, progress=progress)
         finals[key] = runs / cfg.name / "model_final.pt"
-        results[f"pretrain-{key}"] = {k: summary.get(k) for k in ("steps", "last_loss", "wall_time", "skipped")}
+        results[f"pretrain-{key}"] = {k: summary.get(k) for k in ("steps", "last_loss", "wall_time_s", "skipped_samples")}
         step(f"pretrain-{key}")
     lidar = [f"dataset.info_file={infos['mini_train']}", f"eval.val.info_file={infos['mini_val']}"]
     evals: dict[str, dict] = {}

@@ -197,7 +197,10 @@ class NuScenesPairsDataset:
         raw = self.base[index]
         points = self._point_columns(raw)
         labels = None if raw.labels is None else torch.from_numpy(raw.labels.astype(np.int64))
-        sample = LidarCameraSample(token=raw.token, points=points, labels=labels, scene=raw.scene_name, index=index)
+        sample = LidarCameraSample(
+            token=raw.token, points=points, labels=labels, scene=raw.scene_name, index=index,
+            lidar_token=self.infos[index]["lidar"]["token"],
+        )
         if cfg.load_images and raw.images is not None:
             pairs = pair_points(points, raw.lidar2img, raw.image_sizes, raw.intrinsics, cfg.min_depth, cfg.occlusion)
             sample.images = torch.from_numpy(np.ascontiguousarray(raw.images.transpose(0, 3, 1, 2)))

@@ -96,19 +96,19 @@ def linear_probe_in_memory(model, dataset, ev, seed: int, progress: bool = True)
             loss.backward()
             opt.step()
             sched.step()
-            last = float(loss)
+            last = float(loss.detach())
     head.eval()
     return {"train_points": int(len(x)), "steps": steps, "last_loss": last}
 
 
 @torch.no_grad()
 def predict_scans(model, dataset, progress: bool = True):
-    """Yield ``(token, pred [N] uint8 eval ids 1..K, labels [N] or None)`` for every scan."""
+    """Yield ``(lidar_token, pred [N] uint8 eval ids 1..K, labels [N] or None)`` for every scan."""
     model.eval()
     for i in tqdm(range(len(dataset)), desc="predict", disable=not progress, leave=False):
         s = dataset[i]
         logits = model.logits(s.points, torch.tensor([0, len(s.points)]))
-        yield s.token, (logits.argmax(1) + 1).to(torch.uint8), s.labels
+        yield s.lidar_token, (logits.argmax(1) + 1).to(torch.uint8), s.labels
 
 
 def _protocol_record(cfg, ds) -> dict:
@@ -154,7 +154,7 @@ def evaluate(cfg, out: str | Path | None = None, progress: bool = True) -> dict:
         train_ds = build_dataset(cfg)
         trainer = Trainer(cfg, model, train_ds, collate_for(model), out / "train", resume="auto", progress=progress)
         summary = trainer.fit()
-        fit = {k: summary.get(k) for k in ("steps", "epochs", "last_loss", "skipped") if k in summary}
+        fit = {k: summary.get(k) for k in ("steps", "epochs", "last_loss", "skipped_samples", "wall_time_s") if k in summary}
     val_ds = build_dataset(cfg, ev.val, augment=False)
     metric = SegmentationMetric.nuscenes()
     writer = None

@@ -65,7 +65,8 @@ class LidarCameraSample:
     1..16) or None; ``images`` [C, 3, H, W] uint8 or None; ``pairs`` index ``points`` and
     ``images``; ``superpixels`` [C, H, W] int64 per-image ids ``0..K_c-1`` (-1: no superpixel) or
     None; ``teacher_feats`` [C, D, h, w] float (spans the image, see module docstring) or None.
-    ``index`` is the dataset index the sample came from.
+    ``index`` is the dataset index the sample came from; ``lidar_token`` the LiDAR sample_data
+    token (nuScenes lidarseg files and submissions are keyed by it), ``token`` the sample's.
     """
 
     token: str
@@ -77,6 +78,7 @@ class LidarCameraSample:
     teacher_feats: torch.Tensor | None = None
     scene: str = ""
     index: int = -1
+    lidar_token: str = ""
 
     @property
     def num_cameras(self) -> int:
