@@ -62,3 +62,15 @@ def test_bad_arguments():
         MinkUNet(4, 8, depth=50)
     with pytest.raises(ValueError, match=r"points must be \[N, 4\]"):
         MinkUNet(4, 8, depth=14, width=0.25)(torch.randn(10, 5))
+
+
+def test_bf16_autocast_runs_the_network_in_fp32():
+    """spconv has no bf16 kernels: under bf16 autocast the student must still train."""
+    torch.manual_seed(0)
+    points, offsets = _batch(800)
+    net = MinkUNet(4, 8, depth=14, width=0.25, voxel_size=0.3, coords="cubic")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(points, offsets)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    out.sum().backward()
+    assert net.head.weight.grad is not None

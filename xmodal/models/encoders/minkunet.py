@@ -115,7 +115,17 @@ class MinkUNet(nn.Module):
         return voxelize(points, self.voxel_size, self.point_range, coords=self.coords, batch_offsets=batch_offsets)
 
     def forward_voxels(self, vox: Voxels, feats: torch.Tensor) -> torch.Tensor:
-        """[V, out_channels] features of the voxels ``vox`` with input features ``feats`` [V, C_in]."""
+        """[V, out_channels] features of the voxels ``vox`` with input features ``feats`` [V, C_in].
+
+        spconv has no bfloat16 kernels (CPU or CUDA): under bf16 autocast the network runs in
+        fp32 (the teacher, outside it, keeps bf16); fp16 autocast on CUDA goes through."""
+        dev = feats.device.type
+        if torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) == torch.bfloat16:
+            with torch.autocast(dev, enabled=False):
+                return self._forward_voxels(vox, feats.float())
+        return self._forward_voxels(vox, feats)
+
+    def _forward_voxels(self, vox: Voxels, feats: torch.Tensor) -> torch.Tensor:
         x = spconv.SparseConvTensor(feats, vox.spconv_indices(), vox.spconv_shape(), vox.batch_size)
         x = self.stem(x)
         skips = [x]
