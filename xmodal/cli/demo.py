@@ -130,7 +130,8 @@ def run_demo(
     evals["supervised"] = evaluate(load_config(_find_config(SUPERVISED), common + lidar + budget + ["name=supervised"]), progress=progress)
     step("supervised")
 
-    print("[6/6] report")
+    print("[6/6] report and pictures")
+    pictures = _pictures(out / "vis", infos["mini_val"], teacher, {"random init": None, **{f"distilled ({k})": v for k, v in finals.items()}}, common)
     table_rows = [(label, evals[run]) for label, run, _ in rows] + [("supervised, same budget (all labels)", evals["supervised"])]
     table = comparison_table(table_rows)
     miou = {run: evals[run]["val"]["miou"] for run in evals}
@@ -143,6 +144,7 @@ def run_demo(
         "teacher_cache": {k: cache_summary.get(k) for k in ("raw_bytes", "stored_bytes", "num_images") if k in cache_summary},
         "pretrain": results, "seconds": seconds, "stage_seconds": times, "world": {"scenes": scenes, "samples": samples},
         "runs": {run: str(runs / run / "metrics.json") for run in evals},
+        "pictures": [str(p) for p in pictures],
     }
     report = _report(table, summary, evals)
     with atomic_write(out / "report.md", "w") as f:
@@ -152,7 +154,43 @@ def run_demo(
         f.write("\n")
     print("\n" + table + "\n")
     print(f"done in {seconds:.0f} s. Report: {out / 'report.md'}; metrics: {out / 'metrics.json'}")
+    for p in pictures:
+        print(f"  picture: {p}")
     return summary
+
+
+def _pictures(out: Path, val_info: Path, teacher, backbones: dict, common: list[str]) -> list[Path]:
+    """The first val scan on CAM_FRONT: teacher map and each backbone's point features (PCA)."""
+    import torch
+
+    from xmodal.config import load_config
+    from xmodal.data.nuscenes import NuScenesDataset, NuScenesDatasetConfig
+    from xmodal.evaluation.protocols import load_backbone
+    from xmodal.experiment import build_model
+    from xmodal.visualization.driving import render_driving_sample
+    from xmodal.visualization.features import pca_colors, render_distillation_panels, teacher_map_image
+
+    raw = NuScenesDataset(NuScenesDatasetConfig(info_file=str(val_info), imu_window=0.0))[0]
+    paths = render_driving_sample(raw, out / "data")
+    ci = raw.cameras.index("CAM_FRONT")
+    uv, depth, _, visible = raw.project(ci)
+    points = torch.from_numpy(raw.points[:, :4].copy())
+    points[:, 3] /= 255.0  # the datasets' intensity scaling
+    image = torch.from_numpy(raw.images[ci].transpose(2, 0, 1).copy())[None]
+    tmap = teacher_map_image(teacher(image)[0], tuple(raw.images[ci].shape[:2]))
+    panels = []
+    for title, path in backbones.items():
+        model = build_model(load_config(_find_config(PROBE), common))
+        load_backbone(model, str(path) if path else None)
+        model.eval()
+        with torch.no_grad():
+            feats = model.backbone(points, torch.tensor([0, len(points)]))
+        panels.append((f"{title}: point features (PCA)", pca_colors(feats[torch.from_numpy(visible)])))
+    paths.append(render_distillation_panels(
+        raw.images[ci], uv[visible], depth[visible], panels, out / "distillation_features.png", teacher=tmap,
+        labels=raw.labels[visible],
+    ))
+    return paths
 
 
 def _report(table: str, s: dict, evals: dict) -> str:

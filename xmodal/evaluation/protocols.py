@@ -50,11 +50,22 @@ def load_backbone(model: torch.nn.Module, path: str | None) -> dict:
             f"eval.pretrained '{path}' lacks {len(missing)} backbone weights (e.g. {missing[:3]}); is it a checkpoint of "
             "the same backbone (model.backbone depth/width)?"
         )
+    teacher = cfg.get("teacher")
+    cache = (cfg.get("dataset") or {}).get("teacher_cache")
+    if teacher is None and cache:  # distilled from cached maps: the cache names its teacher
+        teacher = {"cache": cache}
+        try:
+            from xmodal.data.teacher_cache import TeacherCache
+
+            c = TeacherCache(cache)
+            teacher.update(name=c.teacher_name, identity=c.manifest.get("teacher"))
+        except Exception as exc:  # the cache may have moved since pretraining; keep its path
+            teacher["unreadable"] = f"{type(exc).__name__}: {exc}"
     return {
         "pretrained": str(path),
         "pretrain_run": cfg.get("name"),
-        "teacher": cfg.get("teacher"),
-        "teacher_cache": (cfg.get("dataset") or {}).get("teacher_cache"),
+        "teacher": teacher,
+        "teacher_cache": cache,
         "pretrain_loss": cfg.get("loss"),
         "load_report": {k: v for k, v in report.items() if k in ("missing", "unexpected", "mismatched")},
     }
