@@ -242,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     from xmodal.cli.bench import add_bench_parser
 
     add_bench_parser(sub)
+    from xmodal.cli.teacher import add_teacher_parser
+    add_teacher_parser(sub)
     return p
 
 
