@@ -93,7 +93,8 @@ def run_demo(
     prepare_superpixels(world, method="fast", progress=progress)
     step("superpixels")
     print(f"[3/6] fit the tiny CLIP teacher -> {weights}")
-    fit_cfg = FitConfig(seed=seed, **({"steps": fit_steps} if fit_steps else {}))
+    # every step, no time limit: the same seed gives the same teacher on any machine
+    fit_cfg = FitConfig(seed=seed, time_limit=None, **({"steps": fit_steps} if fit_steps else {}))
     teacher_summary = fit_tiny_clip(world, weights, fit_cfg, progress=progress)
     teacher = TinyClipTeacher(TinyClipTeacherConfig(weights=str(weights)))
     train_set = NuScenesPairsDataset(load_config(_find_config(PRETRAIN["slidr"]), common + [
