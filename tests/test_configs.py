@@ -82,3 +82,19 @@ def test_config_runs_two_steps(path, world):
     else:
         result = evaluate(cfg, progress=False)
         assert result["val"]["miou"] is not None and result["protocol"]["name"] == cfg.eval.protocol
+
+
+def test_bad_input_messages(tmp_path):
+    """A voxel size that does not divide the range fails when the config loads, naming the key and
+    a range that fits; missing teacher weights fail when the teacher is built, naming the key, the
+    path and how to get the file."""
+    from xmodal.errors import ConfigError
+    from xmodal.experiment import build_teacher
+
+    slidr = ROOT / "configs" / "pretrain-minkunet34-resnet50-slidr_nuscenes.yaml"
+    with pytest.raises(ConfigError, match=r"not a whole number of voxels.*(change the range|voxel_size)"):
+        load_config(slidr, ["model.backbone.coords=cubic", "model.backbone.voxel_size=[0.3,0.3,0.3]",
+                            "model.backbone.point_range=[-51.2,-51.2,-5,51.2,51.2,3]"])
+    cfg = load_config(slidr, [f"teacher.weights={tmp_path / 'nowhere.pth'}"])
+    with pytest.raises(ConfigError, match=r"teacher\.weights.*nowhere\.pth"):
+        build_teacher(cfg)

@@ -102,3 +102,14 @@ def test_segmentation_frozen_backbone_keeps_bn_and_weights(batch):
     assert out["logits"].shape == (batch.points.shape[0], 16)
     assert all(p.grad is None for p in model.backbone.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())  # BN stats too
+
+
+def test_a_batch_whose_scans_were_all_skipped_gives_a_zero_loss_on_every_parameter():
+    from xmodal.structures import collate_lidar_camera
+
+    model = _build({"type": "pointwise"}, teacher_dim=16, point_head=False, image_head=False)
+    empty = collate_lidar_camera([None, None], require_pairs=True)
+    out = model(empty)
+    out["loss"].backward()
+    assert out["loss"].item() == 0 and empty.skipped == 2
+    assert all(p.grad is not None for p in model.parameters())

@@ -39,11 +39,11 @@ def load_backbone(model: torch.nn.Module, path: str | None) -> dict:
     load report plus the pretraining config's teacher (``{}`` for random init)."""
     if path is None:
         return {"pretrained": None, "teacher": None}
-    from xmodal.engine.checkpoint import load_checkpoint, load_weights
+    from xmodal.engine.checkpoint import load_weights
 
     report = load_weights(model.backbone, path, remap=[("backbone.", "")], strict=False)
-    ckpt = load_checkpoint(path)
-    cfg = ckpt.get("config") or {}
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)  # model_final.pt or a training checkpoint
+    cfg = (ckpt.get("config") if isinstance(ckpt, dict) else None) or {}
     missing = report.get("missing", [])
     if missing:
         raise ConfigError(

@@ -77,6 +77,9 @@ class LidarSegmentationModel(nn.Module):
         return self.head(feats)
 
     def forward(self, batch: LidarCameraBatch) -> dict:
+        if batch.points.shape[0] == 0:  # an empty batch: a zero loss over every parameter (DDP)
+            zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+            return {"loss": zero, "logs": {}, "logits": batch.points.new_zeros(0, self.cfg.num_classes)}
         logits = self.logits(batch.points, batch.offsets)
         labels = batch.labels
         if labels is None:
