@@ -32,14 +32,11 @@ def build_dataset(cfg, dataset_cfg: Any = None, augment: bool = True):
     dcfg = dataset_cfg if dataset_cfg is not None else cfg.dataset
     if dcfg is None:
         raise ConfigError("the config has no `dataset:` section; add one (e.g. _base_/datasets/nuscenes_synth.yaml)")
-    transforms = None
-    if augment and cfg.transforms:
-        from xmodal.data.transforms import build_transforms
+    if not (augment and cfg.transforms):
+        return DATASETS.build(dcfg)
+    from xmodal.data.transforms import build_transforms
 
-        transforms = build_transforms(list(cfg.transforms))
-    if transforms is not None:
-        return DATASETS.build(dcfg, transforms=transforms)
-    return DATASETS.build(dcfg)
+    return DATASETS.build(dcfg, transforms=build_transforms(list(cfg.transforms)))
 
 
 def build_model(cfg) -> torch.nn.Module:

@@ -53,7 +53,7 @@ def run_demo(
     budget); ``fit_steps`` the tiny CLIP's; ``overrides`` apply to every config (e.g.
     ``train.batch_size=1``)."""
     from xmodal.config import load_config
-    from xmodal.data.lidar_camera import NuScenesPairsDataset
+    from xmodal.data.lidar_camera import NuScenesPairsConfig, NuScenesPairsDataset
     from xmodal.data.nuscenes_info import prepare_nuscenes
     from xmodal.data.superpixels import prepare_superpixels
     from xmodal.data.synth.driving import generate_driving_world
@@ -97,8 +97,7 @@ def run_demo(
     fit_cfg = FitConfig(seed=seed, time_limit=None, **({"steps": fit_steps} if fit_steps else {}))
     teacher_summary = fit_tiny_clip(world, weights, fit_cfg, progress=progress)
     teacher = TinyClipTeacher(TinyClipTeacherConfig(weights=str(weights)))
-    train_set = NuScenesPairsDataset(load_config(_find_config(PRETRAIN["slidr"]), common + [
-        f"dataset.info_file={infos['mini_train']}", "dataset.teacher_cache=null", "dataset.superpixels=null"]).dataset)
+    train_set = NuScenesPairsDataset(NuScenesPairsConfig(info_file=str(infos["mini_train"]), load_images=False, imu_window=0.0))
     relpaths = sorted({p for i in range(len(train_set)) for p in train_set.image_relpaths(i)})
     cache_summary = build_teacher_cache(teacher, world, relpaths, cache, progress=progress, force=True)
     dim = teacher.feature_dim
@@ -170,23 +169,24 @@ def _pictures(out: Path, val_info: Path, teacher, backbones: dict, common: list[
     import torch
 
     from xmodal.config import load_config
-    from xmodal.data.nuscenes import NuScenesDataset, NuScenesDatasetConfig
+    from xmodal.data.lidar_camera import NuScenesPairsConfig, NuScenesPairsDataset
     from xmodal.evaluation.protocols import load_backbone
     from xmodal.experiment import build_model
     from xmodal.visualization.driving import render_driving_sample
     from xmodal.visualization.features import pca_colors, render_distillation_panels, teacher_map_image
 
-    raw = NuScenesDataset(NuScenesDatasetConfig(info_file=str(val_info), imu_window=0.0))[0]
+    ds = NuScenesPairsDataset(NuScenesPairsConfig(info_file=str(val_info), imu_window=0.0))
+    raw = ds.base[0]
+    points = ds.point_columns(raw)  # the student's input, scaled as in training
     paths = render_driving_sample(raw, out / "data")
     ci = raw.cameras.index("CAM_FRONT")
     uv, depth, _, visible = raw.project(ci)
-    points = torch.from_numpy(raw.points[:, :4].copy())
-    points[:, 3] /= 255.0  # the datasets' intensity scaling
     image = torch.from_numpy(raw.images[ci].transpose(2, 0, 1).copy())[None]
     tmap = teacher_map_image(teacher(image)[0], tuple(raw.images[ci].shape[:2]))
     panels = []
+    probe = load_config(_find_config(PROBE), common)
     for title, path in backbones.items():
-        model = build_model(load_config(_find_config(PROBE), common))
+        model = build_model(probe)
         load_backbone(model, str(path) if path else None)
         model.eval()
         with torch.no_grad():

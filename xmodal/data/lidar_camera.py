@@ -151,7 +151,9 @@ class NuScenesPairsDataset:
         return [info["cams"][c]["path"] for c in self.base.cfg.cameras if c in info["cams"]]
 
     # ------------------------------------------------------------------ loading
-    def _point_columns(self, raw) -> torch.Tensor:
+    def point_columns(self, raw) -> torch.Tensor:
+        """[N, 3 + F] float32 student input of a keyframe read by ``self.base``: x, y, z and the
+        ``point_features`` columns (intensity scaled by 1/255)."""
         cols = [raw.points[:, :3]]
         for name in self.cfg.point_features:
             if name == "intensity":
@@ -195,7 +197,7 @@ class NuScenesPairsDataset:
     def __getitem__(self, index: int) -> LidarCameraSample | None:
         cfg = self.cfg
         raw = self.base[index]
-        points = self._point_columns(raw)
+        points = self.point_columns(raw)
         labels = None if raw.labels is None else torch.from_numpy(raw.labels.astype(np.int64))
         sample = LidarCameraSample(
             token=raw.token, points=points, labels=labels, scene=raw.scene_name, index=index,

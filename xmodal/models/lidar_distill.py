@@ -31,6 +31,7 @@ from torch import nn
 from xmodal.errors import ConfigError, DataError
 from xmodal.ops import normalize_channels
 from xmodal.models.encoders.minkunet import MinkUNetConfig
+from xmodal.models.zero_loss import zero_loss
 from xmodal.registry import ENCODERS, LOSSES, MODELS
 from xmodal.structures import LidarCameraBatch
 
@@ -120,13 +121,9 @@ class LidarDistillModel(nn.Module):
         """[N, C] backbone features of the batch's points (LiDAR frame input)."""
         return self.backbone(batch.points, batch.offsets)
 
-    def _zero(self) -> torch.Tensor:
-        """A zero loss that still touches every parameter (DDP needs the same graph on every rank)."""
-        return sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
-
     def forward(self, batch: LidarCameraBatch) -> dict:
         if len(batch.pairs) == 0:  # every scan of this batch was skipped (no visible point)
-            return {"loss": self._zero(), "logs": {"pairs": torch.tensor(0.0)}}
+            return {"loss": zero_loss(self), "logs": {"pairs": torch.tensor(0.0)}}
         maps = self._teacher_maps(batch)
         feats = self.point_head(self.point_features(batch))
         pairs = batch.pairs

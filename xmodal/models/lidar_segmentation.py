@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xmodal.models.encoders.minkunet import MinkUNetConfig
+from xmodal.models.zero_loss import zero_loss
 from xmodal.registry import ENCODERS, MODELS
 from xmodal.structures import LidarCameraBatch
 
@@ -78,8 +79,7 @@ class LidarSegmentationModel(nn.Module):
 
     def forward(self, batch: LidarCameraBatch) -> dict:
         if batch.points.shape[0] == 0:  # an empty batch: a zero loss over every parameter (DDP)
-            zero = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
-            return {"loss": zero, "logs": {}, "logits": batch.points.new_zeros(0, self.cfg.num_classes)}
+            return {"loss": zero_loss(self), "logs": {}, "logits": batch.points.new_zeros(0, self.cfg.num_classes)}
         logits = self.logits(batch.points, batch.offsets)
         labels = batch.labels
         if labels is None:
