@@ -98,3 +98,18 @@ def test_bad_input_messages(tmp_path):
     cfg = load_config(slidr, [f"teacher.weights={tmp_path / 'nowhere.pth'}"])
     with pytest.raises(ConfigError, match=r"teacher\.weights.*nowhere\.pth"):
         build_teacher(cfg)
+
+
+def test_initial_weights_follow_the_seed_not_the_process(world, tmp_path):
+    """``train`` builds its model from ``cfg.seed``: random numbers drawn before it (``xmodal demo``
+    trains several models in one process) change nothing; another seed changes the start."""
+    from xmodal.experiment import train
+
+    path = ROOT / "configs/demo/pretrain-minkunet14-tinyclip-pointwise_synth-driving.yaml"
+    base = _overrides(path, world) + ["train.max_steps=1", f"work_dir={tmp_path}"]
+    first = []
+    for name, seed, draw in (("a", 0, 0), ("b", 0, 1000), ("c", 1, 0)):
+        torch.rand(draw)
+        summary = train(load_config(path, base + [f"name={name}", f"seed={seed}"]), resume=False, progress=False)
+        first.append(summary["losses"][0])
+    assert first[0] == first[1] and first[2] != first[0]

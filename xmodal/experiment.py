@@ -60,10 +60,16 @@ def collate_for(model: torch.nn.Module):
 
 
 def train(cfg, run_dir: str | Path | None = None, resume: bool | str = "auto", progress: bool = True) -> dict:
-    """Train ``cfg`` into ``run_dir`` (default ``work_dir/name``); returns the trainer's summary."""
+    """Train ``cfg`` into ``run_dir`` (default ``work_dir/name``); returns the trainer's summary.
+
+    The model's initial weights come from ``cfg.seed`` alone (as in :func:`xmodal.evaluation.
+    protocols.evaluate`, so a probe's "random init" row is the pretraining's starting point), not
+    from whatever drew random numbers earlier in the process (``xmodal demo`` trains several
+    models in one process)."""
     from xmodal.engine import Trainer
     from xmodal.models.lidar_distill import LidarDistillModel, teacher_prepare_batch
 
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     dataset = build_dataset(cfg)
     teacher = build_teacher(cfg)
