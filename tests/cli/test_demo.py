@@ -22,3 +22,11 @@ def test_demo_end_to_end(tmp_path):
     assert metrics["protocol"]["checkpoint_choice"] == "last" and "tiny_clip" in metrics["teacher"]["name"]
     assert metrics["seed"] == 0 and metrics["git"] and metrics["wall_time_s"] > 0
     assert all((out / "vis" / p).exists() for p in ("distillation_features.png",))
+
+
+def test_reading_names_the_rows_short_of_the_target():
+    from xmodal.cli.demo import _reading
+
+    assert _reading({"slidr": 13.4, "pointwise": 10.0}).endswith("— met.")
+    text = _reading({"slidr": 13.4, "pointwise": 9.0})
+    assert "NOT met by pointwise" in text and "slidr" not in text.split("NOT met by")[1].split(" in this run")[0]

@@ -199,6 +199,18 @@ def _pictures(out: Path, val_info: Path, teacher, backbones: dict, common: list[
     return paths
 
 
+def _reading(gain: dict) -> str:
+    """The report's verdict on the issue's target (each distilled probe >= random init + 10)."""
+    short = [k for k, v in gain.items() if v < 10]
+    if not short:
+        return "Target: each distilled probe at least 10 mIoU points above random init — met."
+    return (
+        f"Target: each distilled probe at least 10 mIoU points above random init — NOT met by {', '.join(short)} in "
+        "this run. Every row is one run: the distilled probes move by about ±2 mIoU with the student's initial "
+        "weights (docs/benchmarks.md, 'Distillation demo'), and they grow with the step budget (`--steps`)."
+    )
+
+
 def _report(table: str, s: dict, evals: dict) -> str:
     t = s["teacher"]
     lines = [
@@ -217,12 +229,7 @@ def _report(table: str, s: dict, evals: dict) -> str:
         + ", ".join(f"{k} {v:.0f} s" for k, v in s["stage_seconds"].items()), "",
         "Every row is one seed; the probe uses frozen features without augmentation (xmodal's in-memory protocol).",
         "", "## Reading", "",
-        "Target: each distilled probe at least 10 mIoU points above random init — "
-        + ("met." if min(s["gain_over_random_miou_points"].values()) >= 10 else
-           "NOT met at this budget. The students are under-trained rather than over-fitted: at this step budget "
-           "their features reach a cosine of ~0.78 to the teacher's on train and val pairs alike, the probe grows "
-           "with steps and width, and a probe on the teacher's own features at the points reaches ~44 mIoU "
-           "(docs/benchmarks.md, 'Distillation demo')."),
+        _reading(s["gain_over_random_miou_points"]),
         "Classes with few points (bicycle, motorcycle, cone, barrier) are near 0 for every row, the teacher included.",
     ]
     return "\n".join(lines) + "\n"
