@@ -207,7 +207,7 @@ def _reading(gain: dict) -> str:
     return (
         f"Target: each distilled probe at least 10 mIoU points above random init — NOT met by {', '.join(short)} in "
         "this run. Every row is one run: the distilled probes move by about ±2 mIoU with the seed "
-        "weights (docs/benchmarks.md, 'Distillation demo'), and they grow with the step budget (`--steps`)."
+        "(docs/benchmarks.md, 'Distillation demo'), and they grow with the step budget (`--steps`)."
     )
 
 
