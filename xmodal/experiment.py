@@ -40,6 +40,11 @@ def build_dataset(cfg, dataset_cfg: Any = None, augment: bool = True):
 
 
 def build_model(cfg) -> torch.nn.Module:
+    """The model of ``cfg.model`` (and ``cfg.loss``), its initial weights drawn from ``cfg.seed``
+    alone (the global torch RNG is reseeded): the same config gives the same start whatever drew
+    random numbers earlier in the process (``xmodal demo`` trains several models in one), and a
+    probe's "random init" row is the pretraining's starting point."""
+    torch.manual_seed(cfg.seed)
     if cfg.model is None:
         raise ConfigError("the config has no `model:` section (type: lidar_distill or lidar_segmentation)")
     return MODELS.build(cfg.model, cfg.loss)
@@ -62,14 +67,10 @@ def collate_for(model: torch.nn.Module):
 def train(cfg, run_dir: str | Path | None = None, resume: bool | str = "auto", progress: bool = True) -> dict:
     """Train ``cfg`` into ``run_dir`` (default ``work_dir/name``); returns the trainer's summary.
 
-    The model's initial weights come from ``cfg.seed`` alone (as in :func:`xmodal.evaluation.
-    protocols.evaluate`, so a probe's "random init" row is the pretraining's starting point), not
-    from whatever drew random numbers earlier in the process (``xmodal demo`` trains several
-    models in one process)."""
+    The model's initial weights come from ``cfg.seed`` (:func:`build_model`)."""
     from xmodal.engine import Trainer
     from xmodal.models.lidar_distill import LidarDistillModel, teacher_prepare_batch
 
-    torch.manual_seed(cfg.seed)
     model = build_model(cfg)
     dataset = build_dataset(cfg)
     teacher = build_teacher(cfg)

@@ -150,8 +150,7 @@ def evaluate(cfg, out: str | Path | None = None, progress: bool = True) -> dict:
     if cfg.model is None or getattr(cfg.model, "freeze_backbone", None) is None:
         raise ConfigError("xmodal eval needs `model: {type: lidar_segmentation, ...}`")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, freeze_backbone=frozen))
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg)
+    model = build_model(cfg)  # initial weights from cfg.seed
     if not isinstance(model, LidarSegmentationModel):
         raise ConfigError("xmodal eval needs model.type=lidar_segmentation")
     pretrained = load_backbone(model, ev.pretrained)
